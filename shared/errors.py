@@ -1,0 +1,71 @@
+"""The application's typed errors: each maps to one HTTP status and a stable `error` code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AppError",
+    "BadRequest",
+    "Conflict",
+    "NotFound",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "PreconditionRequired",
+    "Unauthorized",
+]
+
+
+class AppError(Exception):
+    """An error with a caller-facing shape: `{"error": code, "message": text, "details"?: [...]}`."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class BadRequest(AppError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+
+
+class PreconditionFailed(AppError):
+    status = 412
+    code = "precondition_failed"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "payload_too_large"
+
+
+class PreconditionRequired(AppError):
+    status = 428
+    code = "precondition_required"
