@@ -1,0 +1,345 @@
+"""Matching Genesy records to existing Dynamics records (input / sync mapping). Pure: no I/O.
+
+Two steps around one batched read:
+1. `plan_candidate_queries` turns the records and the OR-of-AND rules into a few broad `$filter`s
+   (one anchor condition per rule, values chunked to keep URLs short) that fetch every possible match;
+2. `match_records` decides precisely on the fetched rows, normalising both sides the same way.
+
+Several matches for one record: the most recently modified active record wins, the others are noted.
+Records in one call that identify the same person or company are grouped, so a batch never creates
+two records for one identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mapping_store.models import CompanyMatching, ContactMatching, MatchCondition, MatchRule, Normaliser
+from shared.dataverse.odata import in_filter, in_values_json, odata_literal
+from shared.normalise import normalise, normalise_name, strip_accents
+
+__all__ = [
+    "CandidateQuery",
+    "Match",
+    "MatchTarget",
+    "group_identities",
+    "match_records",
+    "plan_candidate_queries",
+    "record_keys",
+]
+
+# Keep each $filter well under Dataverse's URL limit (32,768) even after percent-encoding.
+MAX_FILTER_CHARS = 6000
+_ANCHOR_PREFERENCE = {
+    Normaliser.EMAIL: 0,
+    Normaliser.LINKEDIN: 1,
+    Normaliser.PHONE: 2,
+    Normaliser.DOMAIN: 3,
+    Normaliser.EXACT: 4,
+    Normaliser.NAME: 5,
+}
+_LOOKUP_SETS = {"account": "accounts", "contact": "contacts", "lead": "leads"}
+
+
+@dataclass(frozen=True)
+class MatchTarget:
+    """The Dynamics table being matched against and how its rows look."""
+
+    entity_set: str
+    primary_id: str
+    rules: tuple[MatchRule, ...]
+    any_domain_extension: bool = False
+    company_field: str = "company"  # Genesy fields compared as company names (suffixes ignored)
+    company_entity: bool = False  # matching companies: every NAME condition is a company name
+    extra_select: tuple[str, ...] = ()
+
+    @classmethod
+    def for_contacts(
+        cls, matching: ContactMatching, contact_entity: str = "contact", extra_select: Iterable[str] = ()
+    ) -> MatchTarget:
+        entity_set, primary_id = ("leads", "leadid") if contact_entity == "lead" else ("contacts", "contactid")
+        return cls(entity_set, primary_id, tuple(matching.effective_rules()), extra_select=tuple(extra_select))
+
+    @classmethod
+    def for_companies(cls, matching: CompanyMatching, extra_select: Iterable[str] = ()) -> MatchTarget:
+        return cls(
+            "accounts",
+            "accountid",
+            tuple(matching.effective_rules()),
+            any_domain_extension=matching.any_domain_extension,
+            company_entity=True,
+            extra_select=tuple(extra_select),
+        )
+
+
+@dataclass(frozen=True)
+class CandidateQuery:
+    entity_set: str
+    filter: str
+    select: tuple[str, ...]
+    purpose: str  # "candidates" or "lookup:<column>"
+
+
+@dataclass
+class Match:
+    external_id: str
+    crm_id: str
+    rule_index: int
+    row: dict[str, Any]
+    ambiguous_ids: list[str] = field(default_factory=list)
+
+
+def _lookup_parts(column: str) -> tuple[str, str] | None:
+    if "/" not in column:
+        return None
+    nav, attribute = column.split("/", 1)
+    return nav, attribute
+
+
+def _lookup_value_column(nav: str) -> str:
+    """`parentcustomerid_account` → `_parentcustomerid_value`; `parentaccountid` → `_parentaccountid_value`."""
+    base = nav
+    for suffix in _LOOKUP_SETS:
+        if nav.endswith("_" + suffix):
+            base = nav[: -len(suffix) - 1]
+            break
+    return f"_{base}_value"
+
+
+def _lookup_entity_set(nav: str) -> str:
+    for suffix, entity_set in _LOOKUP_SETS.items():
+        if nav.endswith("_" + suffix) or nav == f"parent{suffix}id":
+            return entity_set
+    return "accounts"
+
+
+def _is_company_name(target: MatchTarget, condition: MatchCondition) -> bool:
+    return condition.normaliser is Normaliser.NAME and (
+        target.company_entity or condition.field == target.company_field or "/" in condition.column
+    )
+
+
+def _norm(target: MatchTarget, condition: MatchCondition, value: Any) -> str:
+    return normalise(
+        condition.normaliser.value,
+        value,
+        any_domain_extension=target.any_domain_extension,
+        company=_is_company_name(target, condition),
+    )
+
+
+def _anchor(rule: MatchRule) -> MatchCondition:
+    plain = [c for c in rule.all_of if "/" not in c.column]
+    pool = plain or list(rule.all_of)
+    # Among names, the last name is the most selective.
+    return min(pool, key=lambda c: (_ANCHOR_PREFERENCE[c.normaliser], c.field != "lastName"))
+
+
+def _rule_values(target: MatchTarget, rule: MatchRule, record: Mapping[str, Any]) -> tuple[str, ...] | None:
+    values = tuple(_norm(target, c, record.get(c.field)) for c in rule.all_of)
+    return values if all(values) else None
+
+
+def record_keys(target: MatchTarget, record: Mapping[str, Any]) -> list[tuple[int, tuple[str, ...]]]:
+    """The identity keys of a record: one per rule it has every field for."""
+    keys = []
+    for index, rule in enumerate(target.rules):
+        values = _rule_values(target, rule, record)
+        if values is not None:
+            keys.append((index, values))
+    return keys
+
+
+def _server_terms(target: MatchTarget, condition: MatchCondition, raw: Any) -> tuple[str, list[str]]:
+    """How to find candidates server-side: ("in", values) or ("contains"/"startswith", fragments)."""
+    text = str(raw).strip()
+    kind = condition.normaliser
+    normalised = _norm(target, condition, raw)
+    if kind is Normaliser.LINKEDIN:
+        return "contains", [normalised]
+    if kind is Normaliser.DOMAIN:
+        return "contains", [normalised + "." if target.any_domain_extension else normalised]
+    if kind is Normaliser.NAME and _is_company_name(target, condition):
+        core = normalise_name(text, company=True)
+        first_word = core.split(" ")[0] if core else ""
+        return "startswith", [first_word] if len(first_word) >= 2 else [text]
+    if kind is Normaliser.NAME:
+        variants = {text, strip_accents(text)}
+        return "in", sorted(variants)
+    if kind is Normaliser.EMAIL:
+        return "in", [normalised]
+    return "in", sorted({text, normalised})
+
+
+def _chunks(terms: Sequence[str], render: Callable[[list[str]], str]) -> Iterable[str]:
+    chunk: list[str] = []
+    for term in terms:
+        candidate = [*chunk, term]
+        if chunk and len(render(candidate)) > MAX_FILTER_CHARS:
+            yield render(chunk)
+            chunk = [term]
+        else:
+            chunk = candidate
+    if chunk:
+        yield render(chunk)
+
+
+def _renderer(column: str, mode: str) -> Callable[[list[str]], str]:
+    """Renders a chunk of terms as one `$filter` (an In() call or an `or` chain of string functions)."""
+    if mode == "in":
+        return lambda chunk: in_filter(column, in_values_json(chunk))
+    return lambda chunk: " or ".join(f"{mode}({column},{odata_literal(t)})" for t in chunk)
+
+
+def _select_columns(target: MatchTarget) -> tuple[str, ...]:
+    columns: dict[str, None] = {target.primary_id: None, "modifiedon": None, "statecode": None}
+    for rule in target.rules:
+        for condition in rule.all_of:
+            parts = _lookup_parts(condition.column)
+            columns[_lookup_value_column(parts[0]) if parts else condition.column] = None
+    for column in target.extra_select:
+        columns[column] = None
+    return tuple(columns)
+
+
+def plan_candidate_queries(target: MatchTarget, records: Sequence[Mapping[str, Any]]) -> list[CandidateQuery]:
+    """The `$filter`s that together return every row that could match any of `records`."""
+    select = _select_columns(target)
+    queries: list[CandidateQuery] = []
+    lookups: dict[tuple[str, str], set[str]] = {}
+    for rule in target.rules:
+        anchor = _anchor(rule)
+        mode = ""
+        terms: dict[str, None] = {}
+        for record in records:
+            if _rule_values(target, rule, record) is None:
+                continue
+            mode, found = _server_terms(target, anchor, record.get(anchor.field))
+            for term in found:
+                terms[term] = None
+            for condition in rule.all_of:
+                parts = _lookup_parts(condition.column)
+                if parts:
+                    _, more = _server_terms(target, condition, record.get(condition.field))
+                    lookups.setdefault(parts, set()).update(more)
+        if not terms:
+            continue
+        render = _renderer(anchor.column, mode)
+        queries.extend(
+            CandidateQuery(target.entity_set, f, select, "candidates") for f in _chunks(sorted(terms), render)
+        )
+    for (nav, attribute), fragments in sorted(lookups.items()):
+        entity_set = _lookup_entity_set(nav)
+        primary = entity_set[:-1] + "id"
+
+        render_lookup = _renderer(attribute, "startswith")
+        queries.extend(
+            CandidateQuery(entity_set, f, (primary, attribute), f"lookup:{nav}/{attribute}")
+            for f in _chunks(sorted(fragments), render_lookup)
+        )
+    return queries
+
+
+def _lookup_names(
+    queries: Sequence[CandidateQuery], results: Sequence[Sequence[Mapping[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """`nav/attribute` → {row id → attribute value} from the lookup queries' rows."""
+    names: dict[str, dict[str, Any]] = {}
+    for query, rows in zip(queries, results, strict=True):
+        if not query.purpose.startswith("lookup:"):
+            continue
+        path = query.purpose[len("lookup:") :]
+        primary, attribute = query.select
+        bucket = names.setdefault(path, {})
+        for row in rows:
+            bucket[str(row.get(primary, "")).lower()] = row.get(attribute)
+    return names
+
+
+def _row_value(row: Mapping[str, Any], condition: MatchCondition, names: Mapping[str, Mapping[str, Any]]) -> Any:
+    parts = _lookup_parts(condition.column)
+    if not parts:
+        return row.get(condition.column)
+    target_id = row.get(_lookup_value_column(parts[0]))
+    if not target_id:
+        return None
+    return names.get(condition.column, {}).get(str(target_id).lower())
+
+
+def _best(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    def rank(row: Mapping[str, Any]) -> tuple[int, str]:
+        active = 1 if row.get("statecode") in (0, None) else 0
+        return active, str(row.get("modifiedon") or "")
+
+    return max(rows, key=rank)
+
+
+def match_records(
+    target: MatchTarget,
+    records: Sequence[Mapping[str, Any]],
+    queries: Sequence[CandidateQuery],
+    results: Sequence[Sequence[Mapping[str, Any]]],
+) -> dict[str, Match]:
+    """externalId → the Dynamics row it matches, for the records that match anything."""
+    names = _lookup_names(queries, results)
+    rows: dict[str, dict[str, Any]] = {}
+    for query, found in zip(queries, results, strict=True):
+        if query.purpose == "candidates":
+            for row in found:
+                rows[str(row[target.primary_id]).lower()] = dict(row)
+    # Index candidate rows per rule by their normalised rule values.
+    indexes: list[dict[tuple[str, ...], list[dict[str, Any]]]] = []
+    for rule in target.rules:
+        index: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows.values():
+            key = tuple(_norm(target, c, _row_value(row, c, names)) for c in rule.all_of)
+            if all(key):
+                index.setdefault(key, []).append(row)
+        indexes.append(index)
+    matches: dict[str, Match] = {}
+    for record in records:
+        external_id = str(record.get("externalId", ""))
+        for rule_index, key in record_keys(target, record):
+            found_rows = indexes[rule_index].get(key)
+            if not found_rows:
+                continue
+            best = _best(found_rows)
+            best_id = str(best[target.primary_id]).lower()
+            others = sorted(str(r[target.primary_id]).lower() for r in found_rows if r is not best)
+            matches[external_id] = Match(external_id, best_id, rule_index, dict(best), others)
+            break
+    return matches
+
+
+def group_identities(target: MatchTarget, records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """externalId → the externalId of the first record in the call with the same identity (itself if none)."""
+    owner_of_key: dict[tuple[int, tuple[str, ...]], str] = {}
+    parent: dict[str, str] = {}
+
+    def find(item: str) -> str:
+        while parent[item] != item:
+            parent[item] = parent[parent[item]]
+            item = parent[item]
+        return item
+
+    for record in records:
+        external_id = str(record.get("externalId", ""))
+        parent.setdefault(external_id, external_id)
+        for key in record_keys(target, record):
+            other = owner_of_key.setdefault(key, external_id)
+            if other != external_id:
+                root_a, root_b = find(other), find(external_id)
+                if root_a != root_b:
+                    parent[root_b] = root_a
+    order = {str(r.get("externalId", "")): i for i, r in reversed(list(enumerate(records)))}
+    groups: dict[str, list[str]] = {}
+    for external_id in parent:
+        groups.setdefault(find(external_id), []).append(external_id)
+    leader: dict[str, str] = {}
+    for members in groups.values():
+        first = min(members, key=lambda m: order.get(m, 0))
+        for member in members:
+            leader[member] = first
+    return leader
