@@ -11,6 +11,8 @@ __all__ = ["BLUEPRINTS", "MODULES"]
 MODULES: tuple[str, ...] = (
     "functions.admin_workspaces",
     "functions.admin_mappings",
+    "functions.genesy_records",
+    "functions.writes_worker",
 )
 
 BLUEPRINTS: list[func.Blueprint] = [importlib.import_module(name).bp for name in MODULES]

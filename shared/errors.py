@@ -13,6 +13,7 @@ __all__ = [
     "PreconditionFailed",
     "PreconditionRequired",
     "Unauthorized",
+    "UpstreamUnavailable",
 ]
 
 
@@ -69,3 +70,10 @@ class PayloadTooLarge(AppError):
 class PreconditionRequired(AppError):
     status = 428
     code = "precondition_required"
+
+
+class UpstreamUnavailable(AppError):
+    """Dynamics could not answer in time; the caller may retry. Not the caller's fault."""
+
+    status = 503
+    code = "dynamics_unavailable"

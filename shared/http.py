@@ -22,6 +22,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "error_response",
     "field_path",
+    "genesy_call",
     "handle_errors",
     "json_response",
     "parse_body",
@@ -116,5 +117,23 @@ def handle_errors(fn: Handler) -> Handler:
             correlation_id = str(uuid.uuid4())
             log.exception("unhandled error in %s (correlation id %s)", fn.__name__, correlation_id)
             return error_response(AppError(f"internal error; quote correlation id {correlation_id}"), correlation_id)
+
+    return wrapper
+
+
+def genesy_call(fn: Handler) -> Handler:
+    """Error boundary plus a correlation id for a Genesy call (taken from `x-correlation-id` or new)."""
+    from shared.dataverse.correlation import correlation_scope
+
+    guarded = handle_errors(fn)
+
+    @functools.wraps(fn)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        supplied = (req.headers.get("x-correlation-id") or "").strip()
+        correlation_id = supplied[:64] if supplied.replace("-", "").isalnum() else str(uuid.uuid4())
+        with correlation_scope(correlation_id):
+            response = guarded(req)
+        response.headers["x-correlation-id"] = correlation_id
+        return response
 
     return wrapper

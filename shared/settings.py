@@ -39,6 +39,7 @@ class Settings(BaseModel):
     servicebus_connection_string: str | None = None
     writes_queue: str = "genesy-writes"
     campaign_queue: str = "campaign-updates"
+    max_delivery_count: int = 10
 
     # Identity.
     managed_identity_client_id: str | None = None
@@ -66,6 +67,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "servicebus_connection_string": ("SERVICEBUS_CONNECTION_STRING", str),
     "writes_queue": ("WRITES_QUEUE_NAME", str),
     "campaign_queue": ("CAMPAIGN_QUEUE_NAME", str),
+    "max_delivery_count": ("SERVICEBUS_MAX_DELIVERY_COUNT", int),
     "managed_identity_client_id": ("AZURE_CLIENT_ID", str),
     "api_key_hash_secret": ("API_KEY_HASH_SECRET", str),
     "dataverse_ca_bundle": ("DATAVERSE_CA_BUNDLE", str),

@@ -1,0 +1,78 @@
+"""Messages on `genesy-writes`: one workspace's ordered write operations (session id = workspace id).
+
+Large calls are split so each message stays well under Service Bus's 256 KB; message ids are derived
+from content, so Service Bus duplicate detection drops a repeated call's messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from shared.queue import OutgoingMessage
+
+__all__ = ["MAX_MESSAGE_BYTES", "WriteItem", "WriteMessage", "to_outgoing"]
+
+MAX_MESSAGE_BYTES = 192 * 1024
+
+
+class WriteItem(BaseModel):
+    """One record to write. `crm_id` is fixed already; `matched` says it was found in Dynamics."""
+
+    external_id: str | None = None
+    crm_id: str
+    matched: bool = False
+    ambiguous_ids: list[str] = Field(default_factory=list)
+    fields: dict[str, Any] = Field(default_factory=dict)
+    # For associations: the company this contact belongs to.
+    company_id: str | None = None
+
+
+class WriteMessage(BaseModel):
+    version: Literal[1] = 1
+    operation: Literal["create", "update", "associate"]
+    workspace_id: str
+    kind: Literal["contact", "company", "association"]
+    items: list[WriteItem]
+    export_values: dict[str, Any] = Field(default_factory=dict)
+    correlation_id: str | None = None
+    accepted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def content_id(self) -> str:
+        """Same operation on the same records → the same id (for duplicate detection)."""
+        canonical = json.dumps(
+            [self.operation, self.workspace_id, self.kind, [i.model_dump() for i in self.items], self.export_values],
+            sort_keys=True,
+            default=str,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()[:48]
+
+
+def _split(message: WriteMessage) -> list[WriteMessage]:
+    size = len(message.model_dump_json())
+    if size <= MAX_MESSAGE_BYTES or len(message.items) <= 1:
+        return [message]
+    half = len(message.items) // 2
+    first = message.model_copy(update={"items": message.items[:half]})
+    second = message.model_copy(update={"items": message.items[half:]})
+    return _split(first) + _split(second)
+
+
+def to_outgoing(message: WriteMessage) -> list[OutgoingMessage]:
+    """The Service Bus messages for one write operation, in order, in the workspace's session."""
+    out = []
+    for part in _split(message):
+        out.append(
+            OutgoingMessage(
+                body=part.model_dump(mode="json"),
+                session_id=part.workspace_id,
+                message_id=part.content_id(),
+                application_properties={"operation": part.operation, "kind": part.kind},
+            )
+        )
+    return out

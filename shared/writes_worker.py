@@ -1,0 +1,264 @@
+"""The writes worker: one `genesy-writes` message → Dataverse bulk writes → ledger rows.
+
+Per message: load the mappings, re-check unmatched records against Dynamics (another export may have
+created them meanwhile), read current values once, build every body with the pure mapping engine,
+write with one `$batch` per entity (continue-on-error, so a bad record fails alone), and record each
+outcome. Transient failures past the budget raise, so Service Bus redelivers; ids are fixed, so a
+redelivery rewrites the same records and never duplicates them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.context import WorkspaceContext, enabled_users, workspace_context
+from shared.dataverse import Budget, DataverseError, RecordResult, ValidationFailed, WriteMode
+from shared.dataverse import WriteItem as WriteItemSpec
+from shared.dataverse.correlation import correlation_scope
+from shared.entities import COMPANY, EntityKind
+from shared.export_service import alias_store, find_matches, match_target
+from shared.ledger import Ledger, LedgerEntry, LedgerStatus
+from shared.mapping_engine import build_record, is_engaged, resolve_owner
+from shared.settings import Settings
+from shared.write_messages import WriteItem, WriteMessage
+
+__all__ = ["RetryLater", "WriteReport", "process_write_message"]
+
+log = logging.getLogger("genesy_dynamics.worker")
+
+_ledgers: dict[int, Ledger] = {}
+
+
+class RetryLater(Exception):
+    """Some records hit transient failures; raising lets Service Bus redeliver the message."""
+
+
+@dataclass
+class WriteReport:
+    operation: str
+    kind: str
+    counts: dict[str, int] = field(default_factory=dict)
+    retryable: int = 0
+
+    def count(self, status: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+
+
+def _ledger(settings: Settings) -> Ledger:
+    key = hash((settings.tables_connection_string, settings.tables_endpoint, settings.table_prefix))
+    ledger = _ledgers.get(key)
+    if ledger is None:
+        ledger = _ledgers[key] = Ledger(settings)
+    return ledger
+
+
+def _error_fields(error: DataverseError | None) -> dict[str, Any]:
+    if error is None:
+        return {}
+    message = error.message
+    if isinstance(error, ValidationFailed) and error.column and error.column not in message:
+        message = f"{error.column}: {message}"
+    return {"code": error.code or type(error).__name__, "message": message}
+
+
+def _current_values(
+    ctx: WorkspaceContext, entity: EntityKind, ids: Sequence[str], columns: set[str], budget: Budget
+) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = ctx.client.query_in(
+        entity.entity_set,
+        entity.primary_id,
+        sorted(set(ids)),
+        select=sorted(columns | {entity.primary_id}),
+        key=entity.primary_id,
+        budget=budget,
+    )
+    return {str(row[entity.primary_id]).lower(): row for row in rows}
+
+
+def _write_records(
+    ctx: WorkspaceContext, message: WriteMessage, budget: Budget, final_attempt: bool, delivery: int
+) -> WriteReport:
+    kind = message.kind
+    entity = ctx.entity(kind)
+    report = WriteReport(message.operation, kind)
+    ledger_entries: list[LedgerEntry] = []
+    mapping = ctx.mappings.export.company if kind == "company" else ctx.mappings.export.contact
+    aliases = alias_store(ctx)
+    items = list(message.items)
+    targets: dict[int, str] = {}
+    new_aliases: dict[str, str] = {}
+    ambiguous: dict[int, list[str]] = {i: list(item.ambiguous_ids) for i, item in enumerate(items)}
+
+    if message.operation == "create":
+        unmatched = [i for i, item in enumerate(items) if not item.matched]
+        if unmatched:
+            records = [{**items[i].fields, "externalId": items[i].external_id} for i in unmatched]
+            rematched = find_matches(ctx.client, match_target(ctx, kind), records, budget)
+            for i in unmatched:
+                found = rematched.get(str(items[i].external_id))
+                if found and found.crm_id != items[i].crm_id:
+                    new_aliases[items[i].crm_id] = found.crm_id
+                    ambiguous[i] = found.ambiguous_ids
+        for i, item in enumerate(items):
+            targets[i] = new_aliases.get(item.crm_id, item.crm_id)
+    else:
+        resolved = aliases.resolve(ctx.workspace.id, kind, [item.crm_id for item in items])
+        for i, item in enumerate(items):
+            targets[i] = resolved.get(item.crm_id.lower(), item.crm_id.lower())
+    if new_aliases:
+        aliases.add(ctx.workspace.id, kind, new_aliases)
+
+    metadata = ctx.client.entity_metadata(entity.logical_name, budget=budget)
+    existing = _current_values(ctx, entity, list(targets.values()), mapping.columns(), budget)
+    users = {u.id.lower() for u in enabled_users(ctx)}
+
+    writes: list[tuple[int, WriteItemSpec]] = []
+    entry_for_item: dict[int, LedgerEntry] = {}
+    for i, item in enumerate(items):
+        target = targets[i]
+        current = existing.get(target)
+        operation = "create" if message.operation == "create" else "update"
+        key = item.external_id if operation == "create" else item.crm_id
+        base = LedgerEntry(
+            workspace_id=ctx.workspace.id,
+            kind=kind,
+            operation=operation,  # type: ignore[arg-type]
+            key=str(key),
+            status="failed",
+            crm_id=target,
+            external_id=item.external_id,
+            aliases=[item.crm_id] if item.crm_id != target else [],
+            attempts=delivery,
+            correlation_id=message.correlation_id,
+        )
+        if message.operation == "update" and current is None:
+            base.code, base.message = "0x80040217", f"{entity.label} {target} does not exist in Dynamics"
+            ledger_entries.append(base)
+            report.count("failed")
+            continue
+        owner = resolve_owner(item.fields, ctx.mappings.users, users, creating=current is None)
+        plan = build_record(
+            mapping,
+            item.fields,
+            export_values=message.export_values,
+            existing=current,
+            metadata=metadata,
+            engaged=is_engaged(item.fields),
+            owner=owner,
+        )
+        base.warnings = plan.warnings
+        entry_for_item[i] = base
+        if not plan.body:
+            base.status, base.message = "skipped", "nothing to write (every mapped value was empty or kept)"
+            ledger_entries.append(base)
+            report.count("skipped")
+            continue
+        mode: WriteMode = "upsert" if current is None else "update_only"
+        writes.append((i, (target, plan.body, mode)))
+        ledger_entries.append(base)
+
+    results: list[RecordResult] = ctx.client.write_many(entity.entity_set, [w for _, w in writes], budget=budget)
+    for (i, (_, _, mode)), result in zip(writes, results, strict=True):
+        entry = entry_for_item[i]
+        status: LedgerStatus
+        if result.ok:
+            created = result.created if result.created is not None else mode == "upsert"
+            status = "created" if created else "updated"
+            if ambiguous.get(i):
+                status = "ambiguous"
+                entry.message = "several Dynamics records match; wrote the most recently modified active one"
+                entry.aliases = sorted({*entry.aliases, *ambiguous[i]})
+        elif result.retryable and not final_attempt:
+            status = "retrying"
+            report.retryable += 1
+        else:
+            status = "failed"
+        entry.status = status
+        entry.__dict__.update(_error_fields(result.error))
+        report.count(status)
+    _ledger(ctx.settings).record(ledger_entries)
+    return report
+
+
+def _associate(
+    ctx: WorkspaceContext, message: WriteMessage, budget: Budget, final_attempt: bool, delivery: int
+) -> WriteReport:
+    entity = ctx.contact
+    report = WriteReport("associate", "association")
+    aliases = alias_store(ctx)
+    contacts = aliases.resolve(ctx.workspace.id, "contact", [i.crm_id for i in message.items])
+    companies = aliases.resolve(ctx.workspace.id, "company", [str(i.company_id) for i in message.items])
+    contact_rows = _current_values(ctx, entity, list(contacts.values()), {str(entity.parent_value)}, budget)
+    company_rows = _current_values(ctx, COMPANY, list(companies.values()), set(), budget)
+    # One parent per contact: the last pair for a contact wins (set-or-replace).
+    last_pair: dict[str, tuple[WriteItem, str]] = {}
+    entries: list[LedgerEntry] = []
+    for item in message.items:
+        contact_id = contacts.get(item.crm_id, item.crm_id)
+        company_id = companies.get(str(item.company_id), str(item.company_id))
+        entry = LedgerEntry(
+            workspace_id=ctx.workspace.id,
+            kind="association",
+            operation="associate",
+            key=f"{item.crm_id}>{item.company_id}",
+            status="failed",
+            crm_id=contact_id,
+            attempts=delivery,
+            correlation_id=message.correlation_id,
+        )
+        if contact_id not in contact_rows:
+            entry.code, entry.message = "not_found", "Contact not found"
+        elif company_id not in company_rows:
+            entry.code, entry.message = "not_found", "Company not found"
+        elif str(contact_rows[contact_id].get(str(entity.parent_value)) or "").lower() == company_id:
+            entry.status, entry.message = "skipped", "already associated"
+        else:
+            last_pair[contact_id] = (item, company_id)
+            entry.status = "accepted"
+        entries.append(entry)
+    writes: list[WriteItemSpec] = [
+        (contact_id, {f"{entity.parent_bind}@odata.bind": f"/accounts({company_id})"}, "update_only")
+        for contact_id, (_, company_id) in last_pair.items()
+    ]
+    results = ctx.client.write_many(entity.entity_set, writes, budget=budget)
+    outcome = {contact_id: result for (contact_id, _, _), result in zip(writes, results, strict=True)}
+    for entry in entries:
+        if entry.status != "accepted":
+            report.count(entry.status)
+            continue
+        result = outcome[str(entry.crm_id)]
+        if result.ok:
+            entry.status = "updated"
+        elif result.retryable and not final_attempt:
+            entry.status = "retrying"
+            report.retryable += 1
+        else:
+            entry.status = "failed"
+        entry.__dict__.update(_error_fields(result.error))
+        report.count(entry.status)
+    _ledger(ctx.settings).record(entries)
+    return report
+
+
+def process_write_message(
+    settings: Settings, body: Mapping[str, Any], *, delivery_count: int = 1, max_delivery_count: int = 10
+) -> WriteReport:
+    """Process one message; raises `RetryLater` (or a Dataverse error) when it should be redelivered."""
+    message = WriteMessage.model_validate(body)
+    ctx = workspace_context(settings, message.workspace_id)
+    final_attempt = delivery_count >= max_delivery_count
+    budget = Budget(settings.write_budget_seconds)
+    with correlation_scope(message.correlation_id):
+        if message.operation == "associate":
+            report = _associate(ctx, message, budget, final_attempt, delivery_count)
+        else:
+            report = _write_records(ctx, message, budget, final_attempt, delivery_count)
+    log.info("write message %s %s: %s (delivery %d)", message.operation, message.kind, report.counts, delivery_count)
+    if report.retryable:
+        raise RetryLater(f"{report.retryable} records hit transient Dataverse failures; redelivering")
+    return report
