@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 __all__ = [
     "MAX_COMPANIES_PER_CALL",
@@ -51,10 +51,19 @@ def _text(value: Any) -> Any:
 
 
 Text = Annotated[str | None, BeforeValidator(_text)]
-ExternalId = Annotated[
-    str, BeforeValidator(_text), StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
-]
-CrmId = Annotated[str, BeforeValidator(_text), StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _identifier(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > 200:
+        raise ValueError("must be at most 200 characters")
+    return value
+
+
+ExternalId = Annotated[str, BeforeValidator(_text), AfterValidator(_identifier)]
+CrmId = ExternalId
 Scalar = str | int | float | bool
 
 
@@ -153,9 +162,7 @@ class AssociationsRequest(BaseModel):
 
 class TaskCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    subject: Annotated[
-        str, BeforeValidator(_text), StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
-    ]
+    subject: ExternalId
     description: Text = None
     type: Text = None
     ownerId: Text = None

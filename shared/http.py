@@ -88,6 +88,8 @@ def read_json(req: func.HttpRequest) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"body: not valid JSON ({exc})", code="invalid_json") from None
+    except RecursionError:
+        raise BadRequest("body: JSON nested too deeply", code="invalid_json") from None
 
 
 def parse_body(req: func.HttpRequest, model: type[M]) -> M:
