@@ -162,9 +162,12 @@ def _server_terms(target: MatchTarget, condition: MatchCondition, raw: Any) -> t
     if kind is Normaliser.DOMAIN:
         return "contains", [normalised + "." if target.any_domain_extension else normalised]
     if kind is Normaliser.NAME and _is_company_name(target, condition):
+        # The first word as written, without accents, and normalised: Dynamics compares case-insensitively
+        # but not accent- or punctuation-insensitively, so ask for each form.
+        raw_first = text.split()[0].rstrip(",.") if text.split() else text
         core = normalise_name(text, company=True)
-        first_word = core.split(" ")[0] if core else ""
-        return "startswith", [first_word] if len(first_word) >= 2 else [text]
+        forms = {raw_first, strip_accents(raw_first), core.split(" ")[0] if core else ""}
+        return "startswith", sorted(f for f in forms if len(f) >= 2) or [text]
     if kind is Normaliser.NAME:
         variants = {text, strip_accents(text)}
         return "in", sorted(variants)

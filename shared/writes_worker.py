@@ -155,8 +155,14 @@ def _write_records(
         entry_for_item[i] = base
         if not plan.body:
             base.status, base.message = "skipped", "nothing to write (every mapped value was empty or kept)"
+            if ambiguous.get(i):
+                base.status = "ambiguous"
+                base.message = (
+                    f"several Dynamics records match; matched the most recently modified active one; {base.message}"
+                )
+                base.aliases = sorted({*base.aliases, *ambiguous[i]})
             ledger_entries.append(base)
-            report.count("skipped")
+            report.count(base.status)
             continue
         mode: WriteMode = "upsert" if current is None else "update_only"
         writes.append((i, (target, plan.body, mode)))
