@@ -1,0 +1,64 @@
+"""Failure policy of the writes worker: transient failures are redelivered, poison ends in the DLQ
+with its reason, and a record that finally fails is in the ledger — nothing is lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.ledger import Ledger
+from shared.queue import OutgoingMessage
+from shared.settings import get_settings, reset_settings_cache
+
+
+@pytest.fixture
+def short_budget(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("WRITE_BUDGET_SECONDS", "0.5")
+    monkeypatch.setenv("SERVICEBUS_MAX_DELIVERY_COUNT", "3")
+    reset_settings_cache()
+    stack.settings = get_settings()
+    stack.queue.max_delivery_count = 3
+    return stack
+
+
+def test_dynamics_down_past_the_budget_redelivers_then_dead_letters_with_the_reason(short_budget: Any) -> None:
+    stack = short_budget
+    contacts = [{"externalId": "down", "email": "down@x.example", "lastName": "Down"}]
+    assert stack.call("POST", "contacts", {"contacts": contacts}).status_code == 200
+    stack.sandbox.config.error_rate_5xx = 1.0
+    report = stack.host.drain()
+    assert report.dead_lettered == 1
+    assert report.failed == 3  # every delivery failed and was abandoned
+    letter = stack.queue.dead_letters[stack.settings.writes_queue][0]
+    assert letter.message.delivery_count == 4
+    assert "503" in letter.description or "Transient" in letter.description or "Budget" in letter.description
+    # The operator's replay brings it back once Dynamics is healthy again.
+    stack.sandbox.config.error_rate_5xx = 0.0
+    assert stack.queue.replay_dead_letters(stack.settings.writes_queue) == 1
+    assert stack.host.drain().dead_lettered == 0
+    assert [r for r in stack.rows("contact") if r.get("emailaddress1") == "down@x.example"]
+
+
+def test_a_poison_message_is_dead_lettered_with_its_reason(short_budget: Any) -> None:
+    stack = short_budget
+    poison = OutgoingMessage(body={"operation": "create", "oops": True}, session_id=stack.workspace_id, message_id="p1")
+    stack.queue.send(stack.settings.writes_queue, [poison])
+    report = stack.host.drain()
+    assert report.dead_lettered == 1
+    letter = stack.queue.dead_letters[stack.settings.writes_queue][0]
+    assert "ValidationError" in letter.description and "workspace_id" in letter.description
+
+
+def test_throttling_waits_inside_the_budget_and_writes_everything(stack: Any) -> None:
+    contacts = [{"externalId": f"t{i}", "email": f"t{i}@throttle.example", "lastName": f"T{i}"} for i in range(10)]
+    assert stack.call("POST", "contacts", {"contacts": contacts}).status_code == 200
+    stack.sandbox.config.throttle_burst = 2
+    stack.sandbox.config.throttle_retry_after_s = 1
+    report = stack.host.drain()
+    assert report.failed == 0 and report.dead_lettered == 0
+    assert stack.sandbox.counters["throttled"] >= 2
+    written = [r for r in stack.rows("contact") if (r.get("emailaddress1") or "").endswith("@throttle.example")]
+    assert len(written) == 10
+    statuses = {e.status for e in Ledger(stack.settings).entries(stack.workspace_id, kind="contact")}
+    assert statuses == {"created"}
