@@ -7,7 +7,7 @@ the worker does them. Every id returned is final — a matched record's id, or a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mapping_store.models import EntityExportMapping
@@ -18,7 +18,14 @@ from shared.entities import EntityKind, is_guid, new_record_id
 from shared.errors import BadRequest, UpstreamUnavailable
 from shared.ledger import AliasStore
 from shared.mapping_engine import ExportValueError, resolve_export_values
-from shared.matching import Match, MatchTarget, group_identities, match_records, plan_candidate_queries
+from shared.matching import (
+    CandidateQuery,
+    Match,
+    MatchTarget,
+    group_identities,
+    match_records,
+    plan_candidate_queries,
+)
 from shared.queue import get_sender
 from shared.write_messages import WriteItem, WriteMessage, to_outgoing
 
@@ -31,6 +38,7 @@ __all__ = [
     "find_matches",
     "list_users",
     "match_target",
+    "run_queries",
     "sync_records",
 ]
 
@@ -47,13 +55,22 @@ def alias_store(ctx: WorkspaceContext) -> AliasStore:
     return store
 
 
-def match_target(ctx: WorkspaceContext, kind: str) -> MatchTarget:
+def match_target(ctx: WorkspaceContext, kind: str, extra_select: Iterable[str] = ()) -> MatchTarget:
     sync = ctx.mappings.sync
     if kind == "company":
-        return MatchTarget.for_companies(sync.company, extra_select=sync.company_sync_back.values())
+        return MatchTarget.for_companies(sync.company, extra_select=[*sync.company_sync_back.values(), *extra_select])
     return MatchTarget.for_contacts(
-        sync.contact, ctx.workspace.contact_entity, extra_select=sync.contact_sync_back.values()
+        sync.contact, ctx.workspace.contact_entity, extra_select=[*sync.contact_sync_back.values(), *extra_select]
     )
+
+
+def run_queries(
+    client: DataverseClient, queries: Sequence[CandidateQuery], budget: Budget
+) -> list[list[dict[str, Any]]]:
+    """Planned queries in one `$batch` of GETs (one request for up to 1000 queries)."""
+    if not queries:
+        return []
+    return client.query_many([(q.entity_set, q.filter, list(q.select)) for q in queries], budget=budget)
 
 
 def find_matches(
@@ -61,10 +78,7 @@ def find_matches(
 ) -> dict[str, Match]:
     """One batched read of candidates, then the pure matcher."""
     queries = plan_candidate_queries(target, records)
-    if not queries:
-        return {}
-    results = client.query_many([(q.entity_set, q.filter, list(q.select)) for q in queries], budget=budget)
-    return match_records(target, records, queries, results)
+    return match_records(target, records, queries, run_queries(client, queries, budget)) if queries else {}
 
 
 def _export_mapping(ctx: WorkspaceContext, kind: str) -> EntityExportMapping:

@@ -176,6 +176,7 @@ class TaskPatch(BaseModel):
     completed: bool | None = None
     subject: Text = None
     description: Text = None
+    type: Text = None
     dueDate: datetime | None = None
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "group_identities",
     "match_records",
     "plan_candidate_queries",
+    "plan_id_queries",
     "record_keys",
 ]
 
@@ -243,6 +244,16 @@ def plan_candidate_queries(target: MatchTarget, records: Sequence[Mapping[str, A
             for f in _chunks(sorted(fragments), render_lookup)
         )
     return queries
+
+
+def plan_id_queries(
+    entity_set: str, primary_id: str, ids: Iterable[str], select: Iterable[str], purpose: str = "current"
+) -> list[CandidateQuery]:
+    """Queries reading the current values of records by id (In() on the primary key, chunked)."""
+    columns = tuple(dict.fromkeys([primary_id, *select]))
+    wanted = sorted({i.lower() for i in ids})
+    render = _renderer(primary_id, "in")
+    return [CandidateQuery(entity_set, f, columns, purpose) for f in _chunks(wanted, render)]
 
 
 def _lookup_names(

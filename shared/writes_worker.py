@@ -10,7 +10,7 @@ redelivery rewrites the same records and never duplicates them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,10 +18,11 @@ from shared.context import WorkspaceContext, enabled_users, workspace_context
 from shared.dataverse import Budget, DataverseError, RecordResult, ValidationFailed, WriteMode
 from shared.dataverse import WriteItem as WriteItemSpec
 from shared.dataverse.correlation import correlation_scope
-from shared.entities import COMPANY, EntityKind
-from shared.export_service import alias_store, find_matches, match_target
+from shared.entities import COMPANY
+from shared.export_service import alias_store, match_target, run_queries
 from shared.ledger import Ledger, LedgerEntry, LedgerStatus
 from shared.mapping_engine import build_record, is_engaged, resolve_owner
+from shared.matching import match_records, plan_candidate_queries, plan_id_queries
 from shared.settings import Settings
 from shared.write_messages import WriteItem, WriteMessage
 
@@ -64,22 +65,6 @@ def _error_fields(error: DataverseError | None) -> dict[str, Any]:
     return {"code": error.code or type(error).__name__, "message": message}
 
 
-def _current_values(
-    ctx: WorkspaceContext, entity: EntityKind, ids: Sequence[str], columns: set[str], budget: Budget
-) -> dict[str, dict[str, Any]]:
-    if not ids:
-        return {}
-    rows = ctx.client.query_in(
-        entity.entity_set,
-        entity.primary_id,
-        sorted(set(ids)),
-        select=sorted(columns | {entity.primary_id}),
-        key=entity.primary_id,
-        budget=budget,
-    )
-    return {str(row[entity.primary_id]).lower(): row for row in rows}
-
-
 def _write_records(
     ctx: WorkspaceContext, message: WriteMessage, budget: Budget, final_attempt: bool, delivery: int
 ) -> WriteReport:
@@ -94,27 +79,36 @@ def _write_records(
     new_aliases: dict[str, str] = {}
     ambiguous: dict[int, list[str]] = {i: list(item.ambiguous_ids) for i, item in enumerate(items)}
 
+    columns = mapping.columns()
+    records: list[dict[str, Any]] = []
+    unmatched: list[int] = []
     if message.operation == "create":
         unmatched = [i for i, item in enumerate(items) if not item.matched]
-        if unmatched:
-            records = [{**items[i].fields, "externalId": items[i].external_id} for i in unmatched]
-            rematched = find_matches(ctx.client, match_target(ctx, kind), records, budget)
-            for i in unmatched:
-                found = rematched.get(str(items[i].external_id))
-                if found and found.crm_id != items[i].crm_id:
-                    new_aliases[items[i].crm_id] = found.crm_id
-                    ambiguous[i] = found.ambiguous_ids
-        for i, item in enumerate(items):
-            targets[i] = new_aliases.get(item.crm_id, item.crm_id)
+        records = [{**items[i].fields, "externalId": items[i].external_id} for i in unmatched]
+        ids = [item.crm_id for item in items]
     else:
         resolved = aliases.resolve(ctx.workspace.id, kind, [item.crm_id for item in items])
-        for i, item in enumerate(items):
-            targets[i] = resolved.get(item.crm_id.lower(), item.crm_id.lower())
+        ids = [resolved.get(item.crm_id.lower(), item.crm_id.lower()) for item in items]
+    # One $batch: the re-check of records not matched at accept time, and every record's current values.
+    target_spec = match_target(ctx, kind, extra_select=columns)
+    candidate_queries = plan_candidate_queries(target_spec, records) if records else []
+    id_queries = plan_id_queries(entity.entity_set, entity.primary_id, ids, columns)
+    found_rows = run_queries(ctx.client, [*candidate_queries, *id_queries], budget)
+    split = len(candidate_queries)
+    existing = {str(row[entity.primary_id]).lower(): row for rows in found_rows[split:] for row in rows}
+    rematched = match_records(target_spec, records, candidate_queries, found_rows[:split]) if records else {}
+    for i in unmatched:
+        found = rematched.get(str(items[i].external_id))
+        if found and found.crm_id != items[i].crm_id:
+            new_aliases[items[i].crm_id] = found.crm_id
+            ambiguous[i] = found.ambiguous_ids
+            existing[found.crm_id] = found.row
+    for i, _ in enumerate(items):
+        targets[i] = new_aliases.get(items[i].crm_id, ids[i])
     if new_aliases:
         aliases.add(ctx.workspace.id, kind, new_aliases)
 
     metadata = ctx.client.entity_metadata(entity.logical_name, budget=budget)
-    existing = _current_values(ctx, entity, list(targets.values()), mapping.columns(), budget)
     users = {u.id.lower() for u in enabled_users(ctx)}
 
     writes: list[tuple[int, WriteItemSpec]] = []
@@ -199,8 +193,14 @@ def _associate(
     aliases = alias_store(ctx)
     contacts = aliases.resolve(ctx.workspace.id, "contact", [i.crm_id for i in message.items])
     companies = aliases.resolve(ctx.workspace.id, "company", [str(i.company_id) for i in message.items])
-    contact_rows = _current_values(ctx, entity, list(contacts.values()), {str(entity.parent_value)}, budget)
-    company_rows = _current_values(ctx, COMPANY, list(companies.values()), set(), budget)
+    contact_queries = plan_id_queries(
+        entity.entity_set, entity.primary_id, contacts.values(), [str(entity.parent_value)]
+    )
+    company_queries = plan_id_queries(COMPANY.entity_set, COMPANY.primary_id, companies.values(), [])
+    found_rows = run_queries(ctx.client, [*contact_queries, *company_queries], budget)
+    split = len(contact_queries)
+    contact_rows = {str(r[entity.primary_id]).lower(): r for rows in found_rows[:split] for r in rows}
+    company_rows = {str(r[COMPANY.primary_id]).lower(): r for rows in found_rows[split:] for r in rows}
     # One parent per contact: the last pair for a contact wins (set-or-replace).
     last_pair: dict[str, tuple[WriteItem, str]] = {}
     entries: list[LedgerEntry] = []

@@ -1,0 +1,173 @@
+"""The campaign worker's core: one `campaign-updates` event → stored state → the contact's campaign columns.
+
+Per message: validate the event, resolve the contact id through the aliases, apply the event to the
+stored state (ETag-checked), flag the contact as engaged, render every campaign of the contact into the
+mapped columns and write them (`update_only`). Dataverse rejecting the values, or the contact not being
+in Dynamics, is recorded in the ledger (kind `campaign`); transient failures raise so Service Bus
+redelivers — the state is already applied, and the columns are re-rendered from it, so a redelivery
+never double counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from shared.campaign import CampaignEvent, render_columns
+from shared.campaign_store import campaign_store
+from shared.context import WorkspaceContext, workspace_context
+from shared.dataverse import Budget, DataverseError, NotFound, ValidationFailed
+from shared.dataverse.correlation import correlation_scope
+from shared.errors import NotFound as WorkspaceNotFound
+from shared.export_service import alias_store
+from shared.ledger import Ledger, LedgerEntry, LedgerStatus
+from shared.queue import OutgoingMessage, get_sender
+from shared.settings import Settings
+
+__all__ = ["CampaignOutcome", "campaign_message", "process_campaign_message", "send_campaign_events"]
+
+log = logging.getLogger("genesy_dynamics.campaign")
+
+_INTEGER_TYPES = frozenset({"Integer", "BigInt"})
+_TEXT_TYPES = frozenset({"String", "Memo"})
+
+_ledgers: dict[int, Ledger] = {}
+
+
+def _ledger(settings: Settings) -> Ledger:
+    key = hash((settings.tables_connection_string, settings.tables_endpoint, settings.table_prefix))
+    ledger = _ledgers.get(key)
+    if ledger is None:
+        ledger = _ledgers[key] = Ledger(settings)
+    return ledger
+
+
+def campaign_message(event: CampaignEvent) -> OutgoingMessage:
+    """The Service Bus message for one event: session = workspace + contact, id derived from the event id."""
+    digest = hashlib.sha256(f"{event.workspace_id}\x1f{event.event_id}".encode()).hexdigest()[:48]
+    return OutgoingMessage(
+        body=event.model_dump(mode="json", exclude_none=True),
+        session_id=event.session_id,
+        message_id=f"campaign-{digest}",
+        application_properties={"event": event.event},
+    )
+
+
+def send_campaign_events(settings: Settings, events: Iterable[CampaignEvent]) -> None:
+    messages = [campaign_message(e) for e in events]
+    if messages:
+        get_sender(settings).send(settings.campaign_queue, messages)
+
+
+@dataclass(frozen=True)
+class CampaignOutcome:
+    status: Literal["updated", "skipped", "failed", "dropped"]
+    changed: bool = False
+    columns: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+def _entry(
+    ctx: WorkspaceContext, event: CampaignEvent, target: str, status: LedgerStatus, delivery: int, **more: Any
+) -> LedgerEntry:
+    return LedgerEntry(
+        workspace_id=ctx.workspace.id,
+        kind="campaign",
+        operation="update",
+        key=f"{event.contact_id.lower()}|{event.campaign}",
+        status=status,
+        crm_id=target,
+        external_id=event.contact_id,
+        attempts=delivery,
+        message_id=event.event_id,
+        correlation_id=event.correlation_id,
+        **more,
+    )
+
+
+def _write_columns(
+    ctx: WorkspaceContext, event: CampaignEvent, target: str, states: list[Any], delivery: int
+) -> CampaignOutcome:
+    mapping = ctx.mappings.campaign
+    entity = ctx.contact
+    if not mapping.enabled or not mapping.columns:
+        return CampaignOutcome("skipped", reason="campaign mapping is disabled or maps no column")
+    budget = Budget(ctx.settings.write_budget_seconds)
+    metadata = ctx.client.entity_metadata(entity.logical_name, budget=budget)
+    usable = {
+        value: column
+        for value, column in mapping.columns.items()
+        if column in metadata.columns
+        and metadata.columns[column].type in _TEXT_TYPES | _INTEGER_TYPES
+        and metadata.columns[column].valid_for_update
+    }
+    skipped = sorted(set(mapping.columns.values()) - set(usable.values()))
+    warnings = [f"column {c} is not a writable text or whole-number column of {entity.logical_name}" for c in skipped]
+    body = render_columns(
+        states,
+        mapping.model_copy(update={"columns": usable}),
+        {c: metadata.columns[c].max_length for c in usable.values()},
+        integer_columns=[c for c in usable.values() if metadata.columns[c].type in _INTEGER_TYPES],
+    )
+    ledger = _ledger(ctx.settings)
+    if not body:
+        ledger.record([_entry(ctx, event, target, "skipped", delivery, warnings=warnings, message="no usable column")])
+        return CampaignOutcome("skipped", reason="no usable column")
+    try:
+        ctx.client.update(entity.entity_set, target, body, budget=budget)
+    except (NotFound, ValidationFailed) as exc:
+        if isinstance(exc, NotFound):
+            reason = f"{entity.label} {target} is not in Dynamics; its campaign values are kept and written later"
+        else:
+            reason = f"{exc.column}: {exc.message}" if exc.column and exc.column not in exc.message else exc.message
+        ledger.record(
+            [
+                _entry(
+                    ctx,
+                    event,
+                    target,
+                    "failed",
+                    delivery,
+                    code=exc.code or type(exc).__name__,
+                    message=reason,
+                    warnings=warnings,
+                )
+            ]
+        )
+        return CampaignOutcome("failed", columns=tuple(body), reason=reason)
+    ledger.record([_entry(ctx, event, target, "updated", delivery, warnings=warnings)])
+    return CampaignOutcome("updated", columns=tuple(body))
+
+
+def process_campaign_message(
+    settings: Settings, body: Mapping[str, Any], *, delivery_count: int = 1
+) -> CampaignOutcome:
+    """Apply one event and write the contact's campaign columns; raises when it should be redelivered."""
+    try:
+        event = CampaignEvent.model_validate(body)
+    except ValidationError as exc:
+        # A malformed event never becomes valid: drop it (logged) rather than dead-letter a poison loop.
+        log.error("campaign event dropped: %s", exc.errors(include_url=False, include_input=False)[:3])
+        return CampaignOutcome("dropped", reason="invalid event")
+    try:
+        ctx = workspace_context(settings, event.workspace_id)
+    except WorkspaceNotFound:
+        log.error("campaign event %s dropped: workspace %s does not exist", event.event_id, event.workspace_id)
+        return CampaignOutcome("dropped", reason="unknown workspace")
+    with correlation_scope(event.correlation_id):
+        target = alias_store(ctx).resolve(ctx.workspace.id, "contact", [event.contact_id])[event.contact_id.lower()]
+        store = campaign_store(settings)
+        changed, states = store.apply(ctx.workspace.id, target, event)
+        store.mark_engaged(ctx.workspace.id, [event.contact_id, target])
+        try:
+            outcome = _write_columns(ctx, event, target, states, delivery_count)
+        except DataverseError as exc:
+            log.warning("campaign columns of %s not written (%s); redelivering", target, exc.code or type(exc).__name__)
+            raise
+    log.info("campaign event %s %s: %s", event.event, event.event_id, outcome.status)
+    return CampaignOutcome(outcome.status, changed, outcome.columns, outcome.reason)

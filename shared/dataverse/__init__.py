@@ -1,0 +1,50 @@
+"""Dataverse (Dynamics 365) Web API client: typed errors, budgets, throttling-aware retries, `$batch`."""
+
+from shared.dataverse.batch import BatchRequest, BatchResponse
+from shared.dataverse.budget import Budget
+from shared.dataverse.client import BulkAction, DataverseClient, WriteItem
+from shared.dataverse.correlation import correlation_scope, current_correlation_id
+from shared.dataverse.credentials import dataverse_credential, reset_credential_cache
+from shared.dataverse.errors import (
+    AuthFailed,
+    BudgetExceeded,
+    Conflict,
+    DataverseError,
+    NotFound,
+    Throttled,
+    TransientError,
+    ValidationFailed,
+)
+from shared.dataverse.factory import client_for, close_clients
+from shared.dataverse.models import ColumnMetadata, EntityMetadata, RecordResult, SystemUser, WriteMode
+from shared.dataverse.odata import eq_filter, odata_literal
+
+__all__ = [
+    "AuthFailed",
+    "BatchRequest",
+    "BatchResponse",
+    "Budget",
+    "BudgetExceeded",
+    "BulkAction",
+    "ColumnMetadata",
+    "Conflict",
+    "DataverseClient",
+    "DataverseError",
+    "EntityMetadata",
+    "NotFound",
+    "RecordResult",
+    "SystemUser",
+    "Throttled",
+    "TransientError",
+    "ValidationFailed",
+    "WriteItem",
+    "WriteMode",
+    "client_for",
+    "close_clients",
+    "correlation_scope",
+    "current_correlation_id",
+    "dataverse_credential",
+    "eq_filter",
+    "odata_literal",
+    "reset_credential_cache",
+]

@@ -1,0 +1,810 @@
+"""`DataverseClient`: the operations the app needs from one Dataverse environment.
+
+Sync httpx underneath; independent requests of one call (In() chunks, `write_many` batches, metadata
+casts) overlap on a small per-client thread pool, and all of them share the client's 429 gate and
+concurrency cap (see `pipeline`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar, overload
+from urllib.parse import urlsplit
+
+import httpx
+from azure.core.credentials import TokenCredential
+
+from shared.dataverse.activities import (
+    EMAIL_COMPLETED,
+    TASK_COMPLETED,
+    email_body,
+    guid,
+    task_body,
+)
+from shared.dataverse.batch import BatchRequest, BatchResponse, decode_batch, encode_batch
+from shared.dataverse.budget import Budget
+from shared.dataverse.chunking import chunk_values
+from shared.dataverse.errors import (
+    BudgetExceeded,
+    DataverseError,
+    NotFound,
+    Throttled,
+    ValidationFailed,
+)
+from shared.dataverse.metadata import MetadataCache, build_entity_metadata
+from shared.dataverse.models import EntityMetadata, RecordResult, SystemUser, WriteMode
+from shared.dataverse.odata import in_filter, in_values_json, odata_literal
+from shared.dataverse.pipeline import RequestPipeline, RetryPolicy
+from shared.dataverse.transport import build_http_client
+
+__all__ = ["BulkAction", "DataverseClient", "WriteItem"]
+
+_log = logging.getLogger("genesy_dynamics.dataverse")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BulkAction = Literal["CreateMultiple", "UpdateMultiple", "UpsertMultiple"]
+WriteItem = tuple[str | None, Mapping[str, Any], WriteMode]
+Select = Sequence[str] | str | None
+
+API_PATH = "/api/data/v9.2/"
+MAX_URL_LENGTH = 32_768
+MAX_BATCH_URL_LENGTH = 65_536
+MAX_BATCH_REQUESTS = 1000
+
+_KNOWN_PRIMARY_KEYS = {
+    "contacts": "contactid",
+    "accounts": "accountid",
+    "leads": "leadid",
+    "systemusers": "systemuserid",
+    "teams": "teamid",
+    "tasks": "activityid",
+    "emails": "activityid",
+}
+_ENTITY_ID_RE = re.compile(r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)\s*$")
+_ENTITY_SELECT = "LogicalName,EntitySetName,PrimaryIdAttribute,PrimaryNameAttribute"
+_ATTRIBUTE_SELECT = "LogicalName,AttributeType,AttributeTypeName,RequiredLevel,IsValidForCreate,IsValidForUpdate"
+_TASK_SELECT = (
+    "activityid,subject,description,scheduledend,actualend,statecode,statuscode,_regardingobjectid_value,_ownerid_value"
+)
+_USER_SELECT = ["systemuserid", "fullname", "internalemailaddress", "isdisabled"]
+
+_worker = threading.local()
+
+
+def _mark_worker() -> None:
+    _worker.active = True
+
+
+def _select(select: Select) -> str | None:
+    if select is None:
+        return None
+    return select if isinstance(select, str) else ",".join(select)
+
+
+def _query_params(
+    filter: str | None = None,
+    select: Select = None,
+    orderby: str | None = None,
+    top: int | None = None,
+    expand: str | None = None,
+) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if select:
+        params["$select"] = _select(select) or ""
+    if filter:
+        params["$filter"] = filter
+    if orderby:
+        params["$orderby"] = orderby
+    if top is not None:
+        params["$top"] = str(top)
+    if expand:
+        params["$expand"] = expand
+    return params
+
+
+def _prefer(*, page_size: int | None = None, formatted_values: bool = False) -> dict[str, str]:
+    prefs: list[str] = []
+    if page_size is not None:
+        prefs.append(f"odata.maxpagesize={page_size}")
+    if formatted_values:
+        prefs.append('odata.include-annotations="OData.Community.Display.V1.FormattedValue"')
+    return {"Prefer": ",".join(prefs)} if prefs else {}
+
+
+def _entity_id(headers: Mapping[str, str]) -> str:
+    location = headers.get("odata-entityid") or headers.get("OData-EntityId") or ""
+    found = _ENTITY_ID_RE.search(location)
+    if not found:
+        raise DataverseError("Dataverse did not return the new record's id (OData-EntityId)")
+    return found.group(1).lower()
+
+
+def _json(response: httpx.Response) -> Any:
+    return response.json() if response.content.strip() else None
+
+
+def _mode_headers(mode: WriteMode) -> dict[str, str]:
+    if mode == "create_only":
+        return {"If-None-Match": "*"}
+    if mode == "update_only":
+        return {"If-Match": "*"}
+    if mode == "upsert":
+        return {}
+    raise ValueError(f"unknown write mode {mode!r}")
+
+
+class DataverseClient:
+    """A pooled, thread-safe client for one Dataverse environment (`https://<org>.crm.dynamics.com`)."""
+
+    def __init__(
+        self,
+        environment_url: str,
+        credential: TokenCredential,
+        *,
+        ca_bundle: str | None = None,
+        max_concurrency: int = 8,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        default_budget: float = 60.0,
+        metadata_ttl: float = 600.0,
+        in_chunk_size: int = 200,
+        write_chunk_size: int = MAX_BATCH_REQUESTS,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        parts = urlsplit(environment_url.strip())
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise ValueError(f"not an environment URL: {environment_url!r}")
+        self.environment_url = f"{parts.scheme}://{parts.netloc}"
+        self.service_root = self.environment_url + API_PATH
+        self.in_chunk_size = in_chunk_size
+        self.write_chunk_size = min(write_chunk_size, MAX_BATCH_REQUESTS)
+        http = build_http_client(
+            self.service_root,
+            ca_bundle=ca_bundle,
+            max_concurrency=max_concurrency,
+            timeout=timeout,
+            transport=transport,
+        )
+        self._pipeline = RequestPipeline(
+            http,
+            credential,
+            f"{self.environment_url}/.default",
+            max_concurrency=max_concurrency,
+            default_budget=default_budget,
+            retry=retry,
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_concurrency, thread_name_prefix="dataverse", initializer=_mark_worker
+        )
+        self._metadata = MetadataCache(metadata_ttl)
+        self._primary_keys: dict[str, str] = dict(_KNOWN_PRIMARY_KEYS)
+        self._keys_lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def http(self) -> httpx.Client:
+        """The underlying httpx client (tests inspect its cookie jar)."""
+        return self._pipeline.http
+
+    @property
+    def concurrency_cap(self) -> int:
+        """Requests allowed in flight now: min(max_concurrency, latest x-ms-dop-hint)."""
+        return self._pipeline.limiter.cap
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._pipeline.http.close()
+
+    def __enter__(self) -> DataverseClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _run_all(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`[fn(i) for i in items]`, overlapped on the pool; the first failure is raised after all finish."""
+        if len(items) <= 1 or getattr(_worker, "active", False):
+            return [fn(item) for item in items]
+        futures = [self._pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+        results: list[R] = []
+        failure: BaseException | None = None
+        for future in futures:
+            try:
+                results.append(future.result())
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return results
+
+    def _url_length(self, path: str, params: Mapping[str, str]) -> int:
+        return len(str(httpx.URL(self.service_root + path, params=params)))
+
+    def _guard_url(self, path: str, params: Mapping[str, str], limit: int = MAX_URL_LENGTH) -> None:
+        if self._url_length(path, params) >= limit:
+            raise ValueError(f"query URL for {path} would exceed {limit} characters; narrow the filter")
+
+    def _same_origin(self, url: str) -> str:
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}".lower() != self.environment_url.lower():
+            raise DataverseError("Dataverse returned a next link to another host; refusing to follow it")
+        return url
+
+    def _pages(
+        self,
+        path: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        budget: Budget,
+    ) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        url: str = path
+        while True:
+            response = self._pipeline.send("GET", url, params=params, headers=headers, budget=budget)
+            payload = _json(response) or {}
+            rows.extend(payload.get("value", []))
+            next_link = payload.get("@odata.nextLink")
+            if not next_link:
+                return rows
+            url, params = self._same_origin(str(next_link)), None
+
+    def primary_key(self, entity_set: str, *, budget: Budget | None = None) -> str:
+        """The primary id column of an entity set (well-known sets answered locally, others looked up once)."""
+        with self._keys_lock:
+            known = self._primary_keys.get(entity_set)
+        if known:
+            return known
+        rows = self.query(
+            "EntityDefinitions",
+            filter=f"EntitySetName eq {odata_literal(entity_set)}",
+            select=["LogicalName", "PrimaryIdAttribute"],
+            budget=budget,
+        )
+        if not rows:
+            raise NotFound(f"no entity with set name {entity_set!r}", status=404)
+        key = str(rows[0]["PrimaryIdAttribute"])
+        with self._keys_lock:
+            self._primary_keys[entity_set] = key
+        return key
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def query(
+        self,
+        entity_set: str,
+        *,
+        filter: str | None = None,
+        select: Select = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        page_size: int | None = None,
+        formatted_values: bool = False,
+        budget: Budget | None = None,
+    ) -> list[dict[str, Any]]:
+        """All rows matching `filter`, following `@odata.nextLink` page by page."""
+        params = _query_params(filter, select, orderby, top)
+        self._guard_url(entity_set, params)
+        headers = _prefer(page_size=page_size, formatted_values=formatted_values)
+        return self._pages(entity_set, params, headers, self._pipeline.budget(budget))
+
+    def query_in(
+        self,
+        entity_set: str,
+        column: str,
+        values: Sequence[Any],
+        *,
+        select: Select,
+        extra_filter: str | None = None,
+        key: str | None = None,
+        budget: Budget | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows whose `column` is one of `values` (`Microsoft.Dynamics.CRM.In`), chunked to fit URLs.
+
+        Chunks run concurrently; rows are merged and de-duplicated by primary key (`key`, or looked up).
+        """
+        encoded = list(dict.fromkeys(in_values_json(values)))
+        if not encoded:
+            return []
+        budget = self._pipeline.budget(budget)
+        key = key or self.primary_key(entity_set, budget=budget)
+        columns = [c for c in (select.split(",") if isinstance(select, str) else select or [])]
+        if columns and key not in columns:
+            columns.append(key)
+
+        def params_for(chunk: Sequence[str]) -> dict[str, str]:
+            condition = in_filter(column, chunk)
+            if extra_filter:
+                condition = f"{condition} and ({extra_filter})"
+            return _query_params(condition, columns or None)
+
+        chunks = chunk_values(
+            encoded,
+            lambda chunk: self._url_length(entity_set, params_for(chunk)),
+            max_url_length=MAX_URL_LENGTH,
+            max_values=self.in_chunk_size,
+        )
+        pages = self._run_all(lambda chunk: self._pages(entity_set, params_for(chunk), {}, budget), chunks)
+        merged: dict[Any, dict[str, Any]] = {}
+        for rows in pages:
+            for row in rows:
+                merged.setdefault(row.get(key), row)
+        return list(merged.values())
+
+    def query_many(
+        self,
+        queries: Sequence[tuple[str, str | None, Select]],
+        *,
+        budget: Budget | None = None,
+    ) -> list[list[dict[str, Any]]]:
+        """Several independent `(entity_set, filter, select)` queries in one `$batch` of GETs.
+
+        Results come back in order; a part throttled or failing with 5xx is re-run on its own (with the
+        usual retries), a further page is fetched with its next link.
+        """
+        budget = self._pipeline.budget(budget)
+        if not queries:
+            return []
+        if len(queries) == 1:
+            entity_set, condition, select = queries[0]
+            return [self.query(entity_set, filter=condition, select=select, budget=budget)]
+        requests: list[BatchRequest] = []
+        for entity_set, condition, select in queries:
+            params = _query_params(condition, select)
+            self._guard_url(entity_set, params, MAX_BATCH_URL_LENGTH)
+            requests.append(BatchRequest("GET", entity_set, params=params))
+
+        def run(start: int) -> list[list[dict[str, Any]]]:
+            chunk = requests[start : start + MAX_BATCH_REQUESTS]
+            responses = self.batch(chunk, continue_on_error=True, budget=budget)
+            if len(responses) != len(chunk):
+                raise DataverseError(f"$batch answered {len(responses)} parts for {len(chunk)} queries")
+            out: list[list[dict[str, Any]]] = []
+            for offset, response in enumerate(responses):
+                error = response.error
+                if error is None:
+                    payload = response.json() or {}
+                    rows = list(payload.get("value", []))
+                    next_link = payload.get("@odata.nextLink")
+                    if next_link:
+                        rows.extend(self._pages(self._same_origin(str(next_link)), None, {}, budget))
+                    out.append(rows)
+                elif error.retryable:
+                    entity_set, condition, select = queries[start + offset]
+                    out.append(self.query(entity_set, filter=condition, select=select, budget=budget))
+                else:
+                    raise error
+            return out
+
+        starts = list(range(0, len(requests), MAX_BATCH_REQUESTS))
+        return [rows for group in self._run_all(run, starts) for rows in group]
+
+    def get(self, entity_set: str, id: str, *, select: Select = None, budget: Budget | None = None) -> dict[str, Any]:
+        """One record by id; `NotFound` when it does not exist."""
+        response = self._pipeline.send(
+            "GET", f"{entity_set}({guid(id)})", params=_query_params(select=select), budget=budget
+        )
+        return dict(_json(response) or {})
+
+    def whoami(self, *, budget: Budget | None = None) -> dict[str, Any]:
+        """`WhoAmI`: the calling user's UserId, BusinessUnitId and OrganizationId."""
+        return dict(_json(self._pipeline.send("GET", "WhoAmI", budget=budget)) or {})
+
+    def enabled_users(self, *, budget: Budget | None = None) -> list[SystemUser]:
+        """Enabled, interactive users (application and non-interactive users excluded)."""
+        rows = self.query(
+            "systemusers",
+            filter="isdisabled eq false and accessmode ne 4",
+            select=_USER_SELECT,
+            budget=budget,
+        )
+        return [
+            SystemUser(
+                id=str(row["systemuserid"]),
+                name=str(row.get("fullname") or ""),
+                email=row.get("internalemailaddress"),
+                disabled=bool(row.get("isdisabled", False)),
+            )
+            for row in rows
+        ]
+
+    # -- metadata --------------------------------------------------------------------------------
+
+    def entity_metadata(
+        self, logical_name: str, *, refresh: bool = False, budget: Budget | None = None
+    ) -> EntityMetadata:
+        """Columns, types, max lengths, required levels and choice labels of an entity (cached with a TTL)."""
+        if not refresh:
+            cached = self._metadata.get(logical_name)
+            if cached is not None:
+                return cached
+        budget = self._pipeline.budget(budget)
+        base = f"EntityDefinitions(LogicalName={odata_literal(logical_name)})"
+        casts = f"{base}/Attributes/Microsoft.Dynamics.CRM."
+
+        def fetch(step: str) -> Any:
+            if step == "entity":
+                params = {"$select": _ENTITY_SELECT, "$expand": f"Attributes($select={_ATTRIBUTE_SELECT})"}
+                return _json(self._pipeline.send("GET", base, params=params, budget=budget))
+            if step in ("StringAttributeMetadata", "MemoAttributeMetadata"):
+                return self._pages(casts + step, {"$select": "LogicalName,MaxLength"}, {}, budget)
+            if step in ("PicklistAttributeMetadata", "MultiSelectPicklistAttributeMetadata"):
+                expand = "OptionSet($select=Options)"
+                params = {"$select": "LogicalName", "$expand": expand}
+            else:
+                params = {"$select": "LogicalName", "$expand": "OptionSet($select=TrueOption,FalseOption)"}
+            try:
+                return self._pages(casts + step, params, {}, budget)
+            except (NotFound, ValidationFailed) as exc:
+                if step == "PicklistAttributeMetadata":
+                    raise
+                _log.debug("metadata cast %s unavailable for %s: %s", step, logical_name, exc.code)
+                return []
+
+        steps = [
+            "entity",
+            "StringAttributeMetadata",
+            "MemoAttributeMetadata",
+            "PicklistAttributeMetadata",
+            "MultiSelectPicklistAttributeMetadata",
+            "BooleanAttributeMetadata",
+        ]
+        entity, strings, memos, picklists, multi, booleans = self._run_all(fetch, steps)
+        max_lengths = {
+            str(a["LogicalName"]): int(a["MaxLength"]) for a in [*strings, *memos] if a.get("MaxLength") is not None
+        }
+        metadata = build_entity_metadata(
+            entity,
+            max_lengths=max_lengths,
+            choice_attributes=[*picklists, *multi],
+            boolean_attributes=booleans,
+        )
+        self._metadata.put(metadata)
+        with self._keys_lock:
+            self._primary_keys.setdefault(metadata.entity_set_name, metadata.primary_id)
+        return metadata
+
+    # -- single-record writes ----------------------------------------------------------------------
+
+    @overload
+    def create(
+        self,
+        entity_set: str,
+        body: Mapping[str, Any],
+        *,
+        return_representation: Literal[False] = False,
+        budget: Budget | None = None,
+    ) -> str: ...
+
+    @overload
+    def create(
+        self,
+        entity_set: str,
+        body: Mapping[str, Any],
+        *,
+        return_representation: Literal[True],
+        budget: Budget | None = None,
+    ) -> dict[str, Any]: ...
+
+    def create(
+        self,
+        entity_set: str,
+        body: Mapping[str, Any],
+        *,
+        return_representation: bool = False,
+        budget: Budget | None = None,
+    ) -> str | dict[str, Any]:
+        """POST a new record: its id (from `OData-EntityId`), or the created row with `return_representation`.
+
+        Not retried after a read timeout (Dataverse may have created it); 5xx and 429 are retried.
+        """
+        headers = {"Prefer": "return=representation"} if return_representation else {}
+        response = self._pipeline.send(
+            "POST", entity_set, json=dict(body), headers=headers, budget=budget, retry_ambiguous=False
+        )
+        if return_representation:
+            return dict(_json(response) or {})
+        return _entity_id(response.headers)
+
+    def update(self, entity_set: str, id: str, body: Mapping[str, Any], *, budget: Budget | None = None) -> None:
+        """PATCH an existing record (`If-Match: *`); `NotFound` when it does not exist."""
+        self.upsert(entity_set, id, body, mode="update_only", budget=budget)
+
+    def upsert(
+        self,
+        entity_set: str,
+        id: str,
+        body: Mapping[str, Any],
+        *,
+        mode: WriteMode = "upsert",
+        budget: Budget | None = None,
+    ) -> None:
+        """PATCH by id: create or update; `create_only` raises `Conflict`, `update_only` raises `NotFound`."""
+        self._pipeline.send(
+            "PATCH", f"{entity_set}({guid(id)})", json=dict(body), headers=_mode_headers(mode), budget=budget
+        )
+
+    def delete(self, entity_set: str, id: str, *, budget: Budget | None = None) -> None:
+        """DELETE a record; `NotFound` when it does not exist."""
+        self._pipeline.send("DELETE", f"{entity_set}({guid(id)})", budget=budget)
+
+    # -- batches and bulk writes -----------------------------------------------------------------
+
+    def batch(
+        self,
+        requests: Sequence[BatchRequest],
+        *,
+        continue_on_error: bool = True,
+        budget: Budget | None = None,
+    ) -> list[BatchResponse]:
+        """Send up to 1000 requests as one `$batch`; one `BatchResponse` per part, in order.
+
+        The batch as a whole is retried on 429/5xx (resent only when every part is safe to repeat,
+        i.e. no POST, after an ambiguous timeout). Parts are returned as they came, failures included.
+        """
+        if not requests:
+            return []
+        if len(requests) > MAX_BATCH_REQUESTS:
+            raise ValueError(f"a $batch holds at most {MAX_BATCH_REQUESTS} requests, got {len(requests)}")
+        content_type, content = encode_batch(self.service_root, requests)
+        headers = {"Content-Type": content_type}
+        if continue_on_error:
+            headers["Prefer"] = "odata.continue-on-error"
+        response = self._pipeline.send(
+            "POST",
+            "$batch",
+            headers=headers,
+            content=content,
+            budget=budget,
+            retry_ambiguous=not any(r.method.upper() == "POST" for r in requests),
+            multipart_errors=True,
+        )
+        return decode_batch(response.headers.get("content-type", ""), response.content)
+
+    def write_many(
+        self,
+        entity_set: str,
+        items: Sequence[WriteItem],
+        *,
+        budget: Budget | None = None,
+        chunk_size: int | None = None,
+        detect_created: bool = True,
+    ) -> list[RecordResult]:
+        """Write many records, one `$batch` (continue-on-error) per chunk, one `RecordResult` per item in order.
+
+        Items are `(id, body, mode)`; `id=None` creates with a server-assigned id. One bad record fails
+        alone. Parts that were throttled or hit a 5xx are resent (after the full Retry-After) while the
+        budget lasts; past it they come back with a retryable error (`RecordResult.retryable`). A failure
+        of a whole batch (auth, throttled beyond the budget) raises.
+        """
+        if not items:
+            return []
+        budget = self._pipeline.budget(budget)
+        size = max(1, min(chunk_size or self.write_chunk_size, MAX_BATCH_REQUESTS))
+        key = None
+        if detect_created and any(mode == "upsert" and id for id, _, mode in items):
+            key = self.primary_key(entity_set, budget=budget)
+        chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
+        groups = self._run_all(lambda chunk: self._write_chunk(entity_set, chunk, key, budget), chunks)
+        return [result for group in groups for result in group]
+
+    def _write_request(self, entity_set: str, item: WriteItem, key: str | None) -> BatchRequest:
+        record_id, body, mode = item
+        if not record_id:
+            if mode == "update_only":
+                raise ValueError("update_only needs a record id")
+            return BatchRequest("POST", entity_set, body=body)
+        headers = _mode_headers(mode)
+        params = None
+        if mode == "upsert" and key:
+            headers = {"Prefer": "return=representation"}
+            params = {"$select": key}
+        return BatchRequest("PATCH", f"{entity_set}({guid(record_id)})", body=body, headers=headers, params=params)
+
+    @staticmethod
+    def _record_result(item: WriteItem, response: BatchResponse) -> RecordResult:
+        record_id, _, mode = item
+        error = response.error
+        if error is not None:
+            return RecordResult(record_id, False, response.status, error, None)
+        created: bool | None
+        if not record_id:
+            record_id, created = _entity_id(response.headers), True
+        elif response.status == 201:
+            created = True
+        elif response.status == 200:
+            created = False
+        else:
+            created = {"create_only": True, "update_only": False}.get(mode)
+        return RecordResult(guid(record_id), True, response.status, None, created)
+
+    def _write_chunk(
+        self, entity_set: str, items: list[WriteItem], key: str | None, budget: Budget
+    ) -> list[RecordResult]:
+        results: list[RecordResult | None] = [None] * len(items)
+        pending = list(range(len(items)))
+        attempt = 0
+        while pending:
+            requests = [self._write_request(entity_set, items[i], key) for i in pending]
+            responses = self.batch(requests, continue_on_error=True, budget=budget)
+            if len(responses) != len(requests):
+                raise DataverseError(f"$batch answered {len(responses)} parts for {len(requests)} requests")
+            retry: list[tuple[int, DataverseError]] = []
+            for index, response in zip(pending, responses, strict=True):
+                error = response.error
+                if error is not None and error.retryable:
+                    retry.append((index, error))
+                else:
+                    results[index] = self._record_result(items[index], response)
+            if not retry:
+                break
+            throttles = [e.retry_after for _, e in retry if isinstance(e, Throttled)]
+            try:
+                if throttles:
+                    first = next(e for _, e in retry if isinstance(e, Throttled))
+                    self._pipeline.on_throttled(
+                        Throttled(first.message, retry_after=max(throttles), status=429, code=first.code),
+                        attempt,
+                        budget,
+                    )
+                    self._pipeline.wait_for_gate(budget, first)
+                else:
+                    self._pipeline.backoff(attempt, budget, retry[0][1])
+            except DataverseError as exhausted:
+                for index, error in retry:
+                    final: DataverseError
+                    if isinstance(exhausted, Throttled):
+                        final = Throttled(
+                            error.message, retry_after=exhausted.retry_after, status=error.status, code=error.code
+                        )
+                    else:
+                        final = BudgetExceeded("Dataverse retry budget exhausted", last_error=error)
+                    results[index] = RecordResult(items[index][0], False, error.status or 0, final, None)
+                break
+            pending = [index for index, _ in retry]
+            attempt += 1
+        return [result for result in results if result is not None]
+
+    def bulk(
+        self,
+        entity_set: str,
+        logical_name: str,
+        action: BulkAction,
+        targets: Sequence[Mapping[str, Any]],
+        *,
+        budget: Budget | None = None,
+    ) -> dict[str, Any]:
+        """`CreateMultiple`/`UpdateMultiple`/`UpsertMultiple`: all targets succeed or none do (one request).
+
+        Prefer `write_many` when one bad record must not fail the rest. Returns the action's response
+        (`{"Ids": [...]}` for CreateMultiple; empty when Dataverse answers 204).
+        """
+        if action not in ("CreateMultiple", "UpdateMultiple", "UpsertMultiple"):
+            raise ValueError(f"unknown bulk action {action!r}")
+        if not targets:
+            return {}
+        odata_type = f"Microsoft.Dynamics.CRM.{logical_name}"
+        body = {"Targets": [{"@odata.type": odata_type, **target} for target in targets]}
+        response = self._pipeline.send(
+            "POST",
+            f"{entity_set}/Microsoft.Dynamics.CRM.{action}",
+            json=body,
+            budget=budget,
+            retry_ambiguous=action != "CreateMultiple",
+        )
+        return dict(_json(response) or {})
+
+    # -- activities ------------------------------------------------------------------------------
+
+    def _create_in_state(
+        self,
+        entity_set: str,
+        record_id: str,
+        body: Mapping[str, Any],
+        state: Mapping[str, Any] | None,
+        budget: Budget | None,
+    ) -> None:
+        if state is None:
+            self.create(entity_set, body, budget=budget)
+            return
+        responses = self.batch(
+            [
+                BatchRequest("POST", entity_set, body=body, changeset="create"),
+                BatchRequest("PATCH", f"{entity_set}({record_id})", body=state, changeset="create"),
+            ],
+            continue_on_error=False,
+            budget=budget,
+        )
+        for response in responses:
+            if response.error is not None:
+                raise response.error
+        if len(responses) != 2:
+            raise DataverseError(f"change set answered {len(responses)} parts for 2 requests")
+
+    def create_task(
+        self,
+        *,
+        subject: str,
+        regarding: tuple[str, str] | None = None,
+        description: str | None = None,
+        scheduled_end: datetime | None = None,
+        owner_id: str | None = None,
+        task_id: str | None = None,
+        completed: bool = False,
+        actual_end: datetime | None = None,
+        extra: Mapping[str, Any] | None = None,
+        budget: Budget | None = None,
+    ) -> str:
+        """Create a task regarding a `(logical name, id)` (contact/account/lead); its id.
+
+        A completed task is created and closed (statecode 1, statuscode 5) in one change set.
+        """
+        task_id = guid(task_id or uuid.uuid4())
+        body = task_body(
+            task_id=task_id,
+            subject=subject,
+            description=description,
+            regarding=regarding,
+            scheduled_end=scheduled_end,
+            owner_id=owner_id,
+            extra=extra,
+        )
+        state = {**TASK_COMPLETED, "actualend": odata_literal(actual_end or datetime.now(UTC))} if completed else None
+        self._create_in_state("tasks", task_id, body, state, budget)
+        return task_id
+
+    def get_task(self, task_id: str, *, select: Select = None, budget: Budget | None = None) -> dict[str, Any]:
+        return self.get("tasks", task_id, select=select or _TASK_SELECT, budget=budget)
+
+    def complete_task(self, task_id: str, *, actual_end: datetime | None = None, budget: Budget | None = None) -> None:
+        """Mark a task completed (statecode 1, statuscode 5) with its actual end."""
+        body = {**TASK_COMPLETED, "actualend": odata_literal(actual_end or datetime.now(UTC))}
+        self.update("tasks", task_id, body, budget=budget)
+
+    def create_email_activity(
+        self,
+        *,
+        subject: str,
+        description: str | None = None,
+        regarding: tuple[str, str] | None = None,
+        from_user_id: str | None = None,
+        to: Sequence[tuple[str, str]] = (),
+        outgoing: bool = True,
+        sent_on: datetime | None = None,
+        completed: bool = True,
+        owner_id: str | None = None,
+        email_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        budget: Budget | None = None,
+    ) -> str:
+        """Log an email (from a user, to contacts/leads) as an activity; its id.
+
+        Dataverse creates emails as drafts; a completed one is closed (statecode 1, statuscode 2) by a
+        PATCH in the same change set.
+        """
+        email_id = guid(email_id or uuid.uuid4())
+        body = email_body(
+            email_id=email_id,
+            subject=subject,
+            description=description,
+            regarding=regarding,
+            from_user_id=from_user_id,
+            to=to,
+            outgoing=outgoing,
+            sent_on=sent_on,
+            owner_id=owner_id,
+            extra=extra,
+        )
+        self._create_in_state("emails", email_id, body, EMAIL_COMPLETED if completed else None, budget)
+        return email_id

@@ -1,0 +1,78 @@
+"""OData literals and Dataverse filter fragments.
+
+Literals are only *quoted* here; percent-encoding of the whole query string is left to httpx
+`params`, so a value can never break out of its quotes or its query parameter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["eq_filter", "in_filter", "in_values_json", "odata_literal"]
+
+
+def odata_literal(value: Any) -> str:
+    """The OData literal for a Python value: `'O''Brien'`, `null`, `true`, `42`, a bare GUID, a UTC instant."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ValueError("NaN and infinity have no OData literal")
+        return repr(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError("NaN and infinity have no OData literal")
+        return format(value, "f")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        instant = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return (
+            instant.strftime("%Y-%m-%dT%H:%M:%S")
+            + (f".{instant.microsecond:06d}".rstrip("0") if instant.microsecond else "")
+            + "Z"
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no OData literal for {type(value).__name__}")
+
+
+def eq_filter(column: str, value: Any) -> str:
+    """`column eq <literal>`; `None` becomes `column eq null`."""
+    return f"{column} eq {odata_literal(value)}"
+
+
+def _in_value(value: Any) -> str:
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, datetime | date | uuid.UUID | int | float | Decimal):
+        text = odata_literal(value).strip("'")
+    else:
+        raise TypeError(f"no In() value for {type(value).__name__}")
+    return json.dumps(text, ensure_ascii=False)
+
+
+def in_values_json(values: Iterable[Any]) -> list[str]:
+    """Each value as the JSON string `Microsoft.Dynamics.CRM.In` expects inside `PropertyValues=[...]`."""
+    return [_in_value(v) for v in values]
+
+
+def in_filter(column: str, encoded_values: Iterable[str]) -> str:
+    """`Microsoft.Dynamics.CRM.In(PropertyName='col',PropertyValues=["a","b"])` from `in_values_json` output."""
+    return (
+        f"Microsoft.Dynamics.CRM.In(PropertyName={odata_literal(column)},PropertyValues=[{','.join(encoded_values)}])"
+    )
