@@ -1,0 +1,50 @@
+"""Run-time knobs of the sandbox: limits, faults and behaviour switches, mutable while it runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["SandboxConfig"]
+
+
+@dataclass
+class SandboxConfig:
+    """Settings a test may change at any time through `sb.config`; the server reads them per request.
+
+    Defaults follow Dataverse's documented service-protection limits (6000 requests per 300 s sliding
+    window per caller, 52 concurrent requests) and page size (5000).
+    """
+
+    # Service protection (per caller = per token subject).
+    request_limit: int = 6000
+    request_window_s: float = 300.0
+    concurrency_limit: int = 52
+    concurrency_retry_after_s: int = 1
+    dop_hint: int = 4
+    # Faults. `seed` fixes the RNG so a sequential run injects the same faults every time.
+    seed: int = 0
+    latency_ms: float = 0.0
+    batch_part_latency_ms: float = 0.0
+    error_rate_5xx: float = 0.0
+    timeout_rate: float = 0.0
+    timeout_hang_s: float = 30.0
+    throttle_burst: int = 0
+    throttle_retry_after_s: int = 2
+    # Behaviour.
+    max_page_size: int = 5000
+    max_url_length: int = 32768
+    max_batch_url_length: int = 65536
+    max_batch_requests: int = 1000
+    max_bulk_targets: int = 0  # 0 = no limit (Dataverse documents none; payload size bounds it)
+    enforce_application_required: bool = True
+    accent_insensitive: bool = True
+    token_ttl_s: int = 3600
+
+    def copy(self) -> SandboxConfig:
+        return dataclasses.replace(self)
+
+    def restore(self, other: SandboxConfig) -> None:
+        """Set every knob back to `other`'s value, keeping this object (tests hold references to it)."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(other, f.name))
