@@ -13,6 +13,9 @@ MODULES: tuple[str, ...] = (
     "functions.admin_mappings",
     "functions.genesy_records",
     "functions.writes_worker",
+    "functions.genesy_tasks",
+    "functions.genesy_activities",
+    "functions.campaign_worker",
 )
 
 BLUEPRINTS: list[func.Blueprint] = [importlib.import_module(name).bp for name in MODULES]

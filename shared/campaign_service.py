@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from shared.campaign import CampaignEvent, render_columns
+from shared.campaign import CampaignEvent, CampaignState, render_columns
 from shared.campaign_store import campaign_store
 from shared.context import WorkspaceContext, workspace_context
 from shared.dataverse import Budget, DataverseError, NotFound, ValidationFailed
@@ -29,7 +29,13 @@ from shared.ledger import Ledger, LedgerEntry, LedgerStatus
 from shared.queue import OutgoingMessage, get_sender
 from shared.settings import Settings
 
-__all__ = ["CampaignOutcome", "campaign_message", "process_campaign_message", "send_campaign_events"]
+__all__ = [
+    "CampaignOutcome",
+    "campaign_columns",
+    "campaign_message",
+    "process_campaign_message",
+    "send_campaign_events",
+]
 
 log = logging.getLogger("genesy_dynamics.campaign")
 
@@ -90,14 +96,14 @@ def _entry(
     )
 
 
-def _write_columns(
-    ctx: WorkspaceContext, event: CampaignEvent, target: str, states: list[Any], delivery: int
-) -> CampaignOutcome:
+def _render(
+    ctx: WorkspaceContext, states: list[CampaignState], budget: Budget
+) -> tuple[dict[str, str | int], list[str]]:
+    """The contact's campaign columns (fitted to the live column metadata) and warnings about unusable ones."""
     mapping = ctx.mappings.campaign
     entity = ctx.contact
-    if not mapping.enabled or not mapping.columns:
-        return CampaignOutcome("skipped", reason="campaign mapping is disabled or maps no column")
-    budget = Budget(ctx.settings.write_budget_seconds)
+    if not mapping.enabled or not mapping.columns or not states:
+        return {}, []
     metadata = ctx.client.entity_metadata(entity.logical_name, budget=budget)
     usable = {
         value: column
@@ -114,6 +120,25 @@ def _write_columns(
         {c: metadata.columns[c].max_length for c in usable.values()},
         integer_columns=[c for c in usable.values() if metadata.columns[c].type in _INTEGER_TYPES],
     )
+    return body, warnings
+
+
+def campaign_columns(ctx: WorkspaceContext, contact_id: str, *, budget: Budget | None = None) -> dict[str, str | int]:
+    """The campaign columns for a contact from its stored state (e.g. for a contact created after its events)."""
+    target = alias_store(ctx).resolve(ctx.workspace.id, "contact", [contact_id])[contact_id.lower()]
+    states = campaign_store(ctx.settings).states(ctx.workspace.id, target)
+    return _render(ctx, states, budget or Budget(ctx.settings.write_budget_seconds))[0]
+
+
+def _write_columns(
+    ctx: WorkspaceContext, event: CampaignEvent, target: str, states: list[CampaignState], delivery: int
+) -> CampaignOutcome:
+    mapping = ctx.mappings.campaign
+    entity = ctx.contact
+    if not mapping.enabled or not mapping.columns:
+        return CampaignOutcome("skipped", reason="campaign mapping is disabled or maps no column")
+    budget = Budget(ctx.settings.write_budget_seconds)
+    body, warnings = _render(ctx, states, budget)
     ledger = _ledger(ctx.settings)
     if not body:
         ledger.record([_entry(ctx, event, target, "skipped", delivery, warnings=warnings, message="no usable column")])

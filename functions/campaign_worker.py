@@ -1,0 +1,26 @@
+"""Service Bus trigger for `campaign-updates` (sessions: one contact's campaign events in order)."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+from shared.campaign_service import process_campaign_message
+from shared.settings import get_settings
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+
+@bp.service_bus_queue_trigger(
+    arg_name="msg",
+    queue_name="%CAMPAIGN_QUEUE_NAME%",
+    connection="ServiceBusConnection",
+    is_sessions_enabled=True,
+)
+def campaign_worker(msg: func.ServiceBusMessage) -> None:
+    try:
+        body = json.loads(msg.get_body())
+    except ValueError:
+        body = {}
+    process_campaign_message(get_settings(), body, delivery_count=int(msg.delivery_count or 1))

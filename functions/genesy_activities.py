@@ -1,0 +1,21 @@
+"""Genesy Custom CRM activity logging (`POST /activities`)."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from shared.activities_service import log_activity
+from shared.context import genesy_context
+from shared.genesy_models import ActivityCreate
+from shared.http import genesy_call, json_response, parse_body
+
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+
+@bp.route(route="activities", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@genesy_call
+def activities_create(req: func.HttpRequest) -> func.HttpResponse:
+    ctx = genesy_context(req.headers)
+    body = parse_body(req, ActivityCreate)
+    activity = log_activity(ctx, body)
+    return json_response(activity, status=201 if activity.get("created") else 200)

@@ -1,0 +1,319 @@
+"""Genesy activities → Dataverse activities, logged once each.
+
+- EMAIL → an `email` activity: `directioncode` true for OUTBOUND, the body (HTML kept) as
+  `description`, regarding the contact (or lead) else the account, parties from = our user and
+  to = the contact for OUTBOUND (reversed for INBOUND); created completed (statecode 1, statuscode 2,
+  "Completed") — it records a message Genesy sent, Dynamics never sends it.
+- LINKEDIN, LINKEDIN_INMAIL, LINKEDIN_CONNECTION → a completed `task` whose subject starts with
+  "[LinkedIn message sent]" and the like: a stock environment has no LinkedIn activity table, and a
+  closed task shows in the record's timeline with the right date (`actualend` = occurredAt).
+- Idempotent: the message key is `metadata.messageId` (else a hash of type, direction, contact,
+  occurredAt and subject). A Table row per workspace and key holds the activity id, so a repeat
+  returns the first activity; the Dataverse id itself is uuid5(workspace, key), so two racing calls
+  still end in one record (the loser's create gets 412 and reads the winner's).
+- Every activity with a contact also goes to `campaign-updates` (OUTBOUND → `step` when the sequence
+  position is known, else `sent`; INBOUND → `reply`, except an accepted connection request, which is
+  no reply). See `shared.campaign` for the message contract.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+from shared.campaign import CampaignEvent
+from shared.campaign_service import send_campaign_events
+from shared.context import WorkspaceContext, enabled_users
+from shared.dataverse import Budget, Conflict, DataverseError, ValidationFailed
+from shared.dataverse import NotFound as RecordNotFound
+from shared.dataverse.activities import bind
+from shared.dataverse.correlation import current_correlation_id
+from shared.entities import is_guid
+from shared.errors import BadRequest, NotFound, UpstreamUnavailable
+from shared.export_service import alias_store
+from shared.genesy_models import ActivityCreate
+from shared.settings import Settings
+from shared.tables import escape_key, table_client
+
+__all__ = ["DEFAULT_CAMPAIGN", "LINKEDIN_LABELS", "activity_id_for", "log_activity", "message_key"]
+
+_NAMESPACE = uuid.UUID("0b8a2f6e-5c1d-4e7a-9f3b-2d6c8e1a4b57")
+DEFAULT_CAMPAIGN = "Genesy sequence"
+LINKEDIN_LABELS = {
+    ("LINKEDIN", "OUTBOUND"): "LinkedIn message sent",
+    ("LINKEDIN", "INBOUND"): "LinkedIn message received",
+    ("LINKEDIN_INMAIL", "OUTBOUND"): "LinkedIn InMail sent",
+    ("LINKEDIN_INMAIL", "INBOUND"): "LinkedIn InMail received",
+    ("LINKEDIN_CONNECTION", "OUTBOUND"): "LinkedIn connection request sent",
+    ("LINKEDIN_CONNECTION", "INBOUND"): "LinkedIn connection accepted",
+}
+_TASK_SUBJECT_MAX = 200
+_TASK_DESCRIPTION_MAX = 2000
+_EMAIL_SUBJECT_MAX = 800
+_PARTY_FROM = 1
+_PARTY_TO = 2
+_SENDER_KEYS = ("senderEmail", "sender", "senderName", "fromEmail", "from", "identity")
+_CAMPAIGN_KEYS = ("campaignName", "campaign", "sequenceName", "campaignId", "sequenceId")
+_OUTBOUND_SENDER = re.compile(r"^\s*\[\d+/\d+\]\s*\[FROM [^\]]*\]\s*(.+?)\s*$")
+
+
+def _fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def message_key(body: ActivityCreate) -> str:
+    """What identifies one logged message: Genesy's messageId, else a hash of what describes it."""
+    message_id = body.metadata.get("messageId")
+    if message_id not in (None, "") and isinstance(message_id, str | int):
+        return f"id:{message_id}"
+    parts = [
+        body.type,
+        body.direction or "",
+        (body.contactId or "").lower(),
+        (body.companyId or "").lower(),
+        _iso(body.occurredAt) if body.occurredAt else "",
+        body.subject or "",
+        hashlib.sha256((body.body or "").encode()).hexdigest() if not body.occurredAt else "",
+    ]
+    return "hash:" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def activity_id_for(workspace_id: str, key: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{workspace_id}\x1f{key}"))
+
+
+class _ActivityIndex:
+    """message key → the activity logged for it, per workspace (Table `activities`)."""
+
+    def __init__(self, settings: Settings):
+        self._table: TableClient = table_client(settings, "activities")
+
+    @staticmethod
+    def _keys(workspace_id: str, key: str) -> tuple[str, str]:
+        row = key if len(key) <= 200 else "sha:" + hashlib.sha256(key.encode()).hexdigest()
+        return escape_key(workspace_id), escape_key(row)
+
+    def get(self, workspace_id: str, key: str) -> dict[str, Any] | None:
+        try:
+            entity = self._table.get_entity(*self._keys(workspace_id, key))
+        except ResourceNotFoundError:
+            return None
+        return dict(json.loads(str(entity["response"])))
+
+    def put(self, workspace_id: str, key: str, entity_set: str, response: Mapping[str, Any]) -> None:
+        partition, row = self._keys(workspace_id, key)
+        self._table.upsert_entity(
+            {
+                "PartitionKey": partition,
+                "RowKey": row,
+                "activity_id": response["id"],
+                "entity_set": entity_set,
+                "response": json.dumps(dict(response), ensure_ascii=False)[:30_000],
+            },
+            mode=UpdateMode.REPLACE,
+        )
+
+
+_indexes: dict[int, _ActivityIndex] = {}
+
+
+def _index(settings: Settings) -> _ActivityIndex:
+    key = hash((settings.tables_connection_string, settings.tables_endpoint, settings.table_prefix))
+    index = _indexes.get(key)
+    if index is None:
+        index = _indexes[key] = _ActivityIndex(settings)
+    return index
+
+
+def _checked_id(field: str, value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not is_guid(value):
+        raise BadRequest(
+            f"{field}: '{value}' is not a Dynamics record id",
+            details=[{"field": field, "message": "not a Dynamics record id"}],
+            code="invalid_body",
+        )
+    return value.strip().lower()
+
+
+def _sender(ctx: WorkspaceContext, body: ActivityCreate) -> str | None:
+    """Our user behind the message: ownerId (an enabled user, or mapped), a mapped sender identity, or the
+    default owner."""
+    enabled = {u.id.lower() for u in enabled_users(ctx)}
+    users = ctx.mappings.users
+    identities = {i.identity.lower(): i.systemuser_id for i in users.identities}
+    by_genesy = {u.genesy_user.lower(): u.systemuser_id for u in users.users}
+    candidates: list[str] = []
+    if body.ownerId:
+        candidates.append(body.ownerId.strip().lower())
+    candidates += [str(body.metadata[k]).strip().lower() for k in _SENDER_KEYS if body.metadata.get(k)]
+    if body.direction != "INBOUND" and body.subject:
+        found = _OUTBOUND_SENDER.match(body.subject)
+        if found:
+            candidates.append(found.group(1).lower())
+    for candidate in candidates:
+        for mapped in (
+            candidate if candidate in enabled else None,
+            identities.get(candidate),
+            by_genesy.get(candidate),
+        ):
+            if mapped and mapped in enabled:
+                return mapped
+    default = users.default_owner_id
+    return default if default and default in enabled else None
+
+
+def _response(
+    body: ActivityCreate, activity_id: str, entity_set: str, contact: str | None, company: str | None, created: bool
+) -> dict[str, Any]:
+    return {
+        "id": activity_id,
+        "type": body.type,
+        "subject": body.subject,
+        "direction": body.direction,
+        "occurredAt": _iso(body.occurredAt) if body.occurredAt else None,
+        "contactId": contact,
+        "companyId": company,
+        "dynamicsEntity": "email" if entity_set == "emails" else "task",
+        "created": created,
+    }
+
+
+def _create_email(
+    ctx: WorkspaceContext,
+    body: ActivityCreate,
+    activity_id: str,
+    regarding: tuple[str, str] | None,
+    person: tuple[str, str] | None,
+    sender: str | None,
+    budget: Budget,
+) -> None:
+    outbound = body.direction != "INBOUND"
+    user_party = [{"partyid_systemuser@odata.bind": bind("systemuser", sender)}] if sender else []
+    other_party = [{f"partyid_{person[0]}@odata.bind": bind(*person)}] if person else []
+    senders, recipients = (user_party, other_party) if outbound else (other_party, user_party)
+    parties = [{**p, "participationtypemask": _PARTY_FROM} for p in senders] + [
+        {**p, "participationtypemask": _PARTY_TO} for p in recipients
+    ]
+    extra: dict[str, Any] = {"email_activity_parties": parties} if parties else {}
+    ctx.client.create_email_activity(
+        subject=_fit(body.subject or ("Email sent" if outbound else "Email received"), _EMAIL_SUBJECT_MAX),
+        description=body.body,
+        regarding=regarding,
+        outgoing=outbound,
+        sent_on=body.occurredAt or datetime.now(UTC),
+        owner_id=sender,
+        email_id=activity_id,
+        extra=extra,
+        budget=budget,
+    )
+
+
+def _create_linkedin_task(
+    ctx: WorkspaceContext,
+    body: ActivityCreate,
+    activity_id: str,
+    regarding: tuple[str, str] | None,
+    sender: str | None,
+    budget: Budget,
+) -> None:
+    label = LINKEDIN_LABELS[(body.type, body.direction or "OUTBOUND")]
+    subject = f"[{label}] {body.subject}" if body.subject else f"[{label}]"
+    ctx.client.create_task(
+        subject=_fit(subject, _TASK_SUBJECT_MAX),
+        description=_fit(body.body, _TASK_DESCRIPTION_MAX) if body.body else None,
+        regarding=regarding,
+        owner_id=sender,
+        task_id=activity_id,
+        completed=True,
+        actual_end=body.occurredAt or datetime.now(UTC),
+        budget=budget,
+    )
+
+
+def _campaign_event(ctx: WorkspaceContext, body: ActivityCreate, contact_id: str, key: str) -> CampaignEvent | None:
+    metadata = body.metadata
+    inbound = body.direction == "INBOUND"
+    if inbound and body.type == "LINKEDIN_CONNECTION":
+        return None
+    step = metadata.get("sequenceIndex")
+    count = metadata.get("sequenceMessageCount")
+    step = int(step) if isinstance(step, int | str) and str(step).isdigit() and int(step) >= 1 else None
+    count = int(count) if isinstance(count, int | str) and str(count).isdigit() and int(count) >= 1 else None
+    campaign = next((str(metadata[k]) for k in _CAMPAIGN_KEYS if metadata.get(k) not in (None, "")), DEFAULT_CAMPAIGN)
+    event = "reply" if inbound else ("step" if step is not None else "sent")
+    return CampaignEvent(
+        workspace_id=ctx.workspace.id,
+        contact_id=contact_id,
+        campaign=campaign[:200],
+        event=event,
+        step=step if not inbound else None,
+        step_count=count,
+        occurred_at=body.occurredAt or datetime.now(UTC),
+        event_id=f"activity:{key}" if len(key) <= 300 else "activity:sha:" + hashlib.sha256(key.encode()).hexdigest(),
+        detail={"channel": body.type, "activity": True},
+        correlation_id=current_correlation_id(),
+    )
+
+
+def log_activity(ctx: WorkspaceContext, body: ActivityCreate) -> dict[str, Any]:
+    """`POST /activities`: log the activity once and return it (the first one's id on a repeat)."""
+    contact_id = _checked_id("contactId", body.contactId)
+    company_id = _checked_id("companyId", body.companyId)
+    key = message_key(body)
+    index = _index(ctx.settings)
+    known = index.get(ctx.workspace.id, key)
+    if known is not None:
+        return {**known, "created": False}
+
+    aliases = alias_store(ctx)
+    contact = aliases.resolve(ctx.workspace.id, "contact", [contact_id])[contact_id] if contact_id else None
+    company = aliases.resolve(ctx.workspace.id, "company", [company_id])[company_id] if company_id else None
+    person_kind = ctx.contact.logical_name
+    person: tuple[str, str] | None = (person_kind, contact) if contact else ("account", company) if company else None
+    regarding = person
+    activity_id = activity_id_for(ctx.workspace.id, key)
+    entity_set = "emails" if body.type == "EMAIL" else "tasks"
+    budget = Budget(ctx.settings.match_timeout_seconds * 2)
+    created = True
+    try:
+        sender = _sender(ctx, body)
+        if body.type == "EMAIL":
+            _create_email(ctx, body, activity_id, regarding, person, sender, budget)
+        else:
+            _create_linkedin_task(ctx, body, activity_id, regarding, sender, budget)
+    except Conflict:
+        created = False  # a concurrent or earlier call with the same key created it: same id, one record
+    except RecordNotFound:
+        field, value = ("contactId", body.contactId) if contact else ("companyId", body.companyId)
+        label = "Contact" if field == "contactId" else "Company"
+        raise NotFound(
+            f"No {label.lower()} exists with ID: {value}",
+            code=f"{label} not found",
+            details=[{"field": field, "message": "not found in Dynamics"}],
+        ) from None
+    except ValidationFailed as exc:
+        raise BadRequest(f"Dynamics refused the activity: {exc.message}", code="invalid_activity") from None
+    except DataverseError as exc:
+        raise UpstreamUnavailable(f"Dynamics did not answer: {exc.code or type(exc).__name__}") from None
+
+    response = _response(body, activity_id, entity_set, body.contactId, body.companyId, created)
+    if contact_id:
+        event = _campaign_event(ctx, body, contact_id, key)
+        if event is not None:
+            send_campaign_events(ctx.settings, [event])
+    index.put(ctx.workspace.id, key, entity_set, response)
+    return response
