@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.campaign_service import campaign_columns
+from shared.campaign_store import campaign_activity_seen
 from shared.context import WorkspaceContext, enabled_users, workspace_context
 from shared.dataverse import Budget, DataverseError, RecordResult, ValidationFailed, WriteMode
 from shared.dataverse import WriteItem as WriteItemSpec
@@ -110,6 +112,13 @@ def _write_records(
 
     metadata = ctx.client.entity_metadata(entity.logical_name, budget=budget)
     users = {u.id.lower() for u in enabled_users(ctx)}
+    # Contacts seen in campaign-updates: engaged even when Genesy sent no `campaigns`, and a contact
+    # created after its campaign events gets its campaign columns with the create.
+    seen: set[str] = set()
+    if kind == "contact" and (mapping.engagement or ctx.mappings.campaign.enabled):
+        seen = campaign_activity_seen(
+            ctx.settings, ctx.workspace.id, [*(item.crm_id for item in items), *targets.values()]
+        )
 
     writes: list[tuple[int, WriteItemSpec]] = []
     entry_for_item: dict[int, LedgerEntry] = {}
@@ -142,9 +151,12 @@ def _write_records(
             export_values=message.export_values,
             existing=current,
             metadata=metadata,
-            engaged=is_engaged(item.fields),
+            engaged=is_engaged(item.fields, campaign_activity_seen=bool({item.crm_id, target} & seen)),
             owner=owner,
         )
+        if current is None and seen and {item.crm_id, target} & seen and ctx.mappings.campaign.enabled:
+            for column, value in campaign_columns(ctx, item.crm_id, budget=budget).items():
+                plan.body.setdefault(column, value)
         base.warnings = plan.warnings
         entry_for_item[i] = base
         if not plan.body:

@@ -288,3 +288,44 @@ def test_unavailable_dynamics_during_matching_still_answers_and_the_worker_alias
     stack.call("PUT", "contacts", {"contacts": [{"crmId": handed_out, "title": "Found later"}]})
     stack.drain()
     assert stack.sandbox.store.get("contact", SEED_IDS["contact:maria"])["jobtitle"] == "Found later"
+
+
+def test_campaign_events_before_the_contact_is_written_make_it_engaged_with_its_campaign_values(stack: Any) -> None:
+    from shared.campaign import CampaignEvent
+    from shared.campaign_service import send_campaign_events
+
+    _set_section(
+        stack,
+        "export",
+        {
+            "contact": {
+                "fields": [
+                    {"source": "lastName", "column": "lastname"},
+                    {"source": "email", "column": "emailaddress1"},
+                ],
+                "engagement": [{"column": "description", "value": "Engaged by Genesy"}],
+            }
+        },
+    )
+    contacts = [{"externalId": "early", "email": "early@x.example", "lastName": "Early"}]
+    crm_id = stack.call("POST", "contacts", {"contacts": contacts}).json["results"][0]["crmId"]
+    events = [
+        CampaignEvent(
+            workspace_id=stack.workspace_id,
+            contact_id=crm_id,
+            campaign="Q4 Outbound",
+            event=kind,
+            step=step,
+            step_count=3,
+            occurred_at=f"2024-10-0{day}T10:00:00Z",
+            event_id=f"ev-{day}",
+        )
+        for day, (kind, step) in enumerate([("step", 1), ("open", 1), ("step", 2)], start=1)
+    ]
+    send_campaign_events(stack.settings, events)
+    stack.host.drain(stack.settings.campaign_queue)  # campaign events land first: the contact is not there yet
+    stack.host.drain(stack.settings.writes_queue)
+    row = _contact(stack, "early@x.example")
+    assert row["description"] == "Engaged by Genesy"
+    assert row["gd_campaign_status"] == "Step 2 of 3"
+    assert "1 open" in row["gd_campaign_open_analysis"]
