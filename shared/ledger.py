@@ -52,6 +52,8 @@ class LedgerEntry:
     message_id: str | None = None
     correlation_id: str | None = None
     at: datetime = field(default_factory=_now)
+    # What it takes to retry this record (kept for failed/retrying records only).
+    retry: dict[str, Any] | None = None
 
     @property
     def row_key(self) -> str:
@@ -75,6 +77,7 @@ class LedgerEntry:
             "message_id": self.message_id or "",
             "correlation_id": self.correlation_id or "",
             "at": self.at,
+            "retry": _retry_text(self.retry),
         }
 
     @classmethod
@@ -96,6 +99,7 @@ class LedgerEntry:
             message_id=entity.get("message_id") or None,
             correlation_id=entity.get("correlation_id") or None,
             at=at if isinstance(at, datetime) else _now(),
+            retry=json.loads(entity["retry"]) if entity.get("retry") else None,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -111,8 +115,19 @@ class LedgerEntry:
             "message": self.message,
             "warnings": self.warnings,
             "attempts": self.attempts,
+            "retryable": bool(self.retry),
             "at": self.at.isoformat(),
         }
+
+
+_MAX_RETRY_CHARS = 30_000  # a Table string property holds 32K UTF-16 characters
+
+
+def _retry_text(retry: dict[str, Any] | None) -> str:
+    if not retry:
+        return ""
+    text = json.dumps(retry, ensure_ascii=False, default=str, separators=(",", ":"))
+    return text if len(text) <= _MAX_RETRY_CHARS else ""
 
 
 def _upsert_all(table: TableClient, entities: Sequence[dict[str, Any]]) -> None:

@@ -23,12 +23,12 @@ from shared.dataverse.correlation import correlation_scope
 from shared.entities import COMPANY
 from shared.export_service import alias_store, match_target, run_queries
 from shared.ledger import Ledger, LedgerEntry, LedgerStatus
-from shared.mapping_engine import build_record, is_engaged, resolve_owner
+from shared.mapping_engine import RecordPlan, build_record, is_engaged, resolve_owner
 from shared.matching import match_records, plan_candidate_queries, plan_id_queries
 from shared.settings import Settings
 from shared.write_messages import WriteItem, WriteMessage
 
-__all__ = ["RetryLater", "WriteReport", "process_write_message"]
+__all__ = ["PlannedBatch", "PlannedRecord", "RetryLater", "WriteReport", "plan_records", "process_write_message"]
 
 log = logging.getLogger("genesy_dynamics.worker")
 
@@ -67,20 +67,46 @@ def _error_fields(error: DataverseError | None) -> dict[str, Any]:
     return {"code": error.code or type(error).__name__, "message": message}
 
 
-def _write_records(
-    ctx: WorkspaceContext, message: WriteMessage, budget: Budget, final_attempt: bool, delivery: int
-) -> WriteReport:
+def _retry_payload(message: WriteMessage, item: WriteItem) -> dict[str, Any]:
+    """Enough to queue this one record again (admin retry, reconciliation)."""
+    return {
+        "operation": message.operation,
+        "kind": message.kind,
+        "item": item.model_dump(mode="json"),
+        "export_values": message.export_values,
+    }
+
+
+@dataclass
+class PlannedRecord:
+    """One record of a message after the read phase: where it goes and what will be written."""
+
+    index: int
+    item: WriteItem
+    target: str  # the Dynamics id written to
+    current: dict[str, Any] | None  # its current values (None: it will be created)
+    plan: RecordPlan | None  # None when the record cannot be written (e.g. an update of a missing record)
+    ambiguous_ids: list[str]
+    error: tuple[str, str] | None = None  # (code, message) decided before writing
+
+
+@dataclass
+class PlannedBatch:
+    records: list[PlannedRecord]
+    new_aliases: dict[str, str]
+
+
+def plan_records(ctx: WorkspaceContext, message: WriteMessage, budget: Budget) -> PlannedBatch:
+    """The read phase and the pure mapping of a create/update message; writes nothing.
+
+    Shared by the worker and the export preview, so a preview shows exactly what an export would do.
+    """
     kind = message.kind
     entity = ctx.entity(kind)
-    report = WriteReport(message.operation, kind)
-    ledger_entries: list[LedgerEntry] = []
     mapping = ctx.mappings.export.company if kind == "company" else ctx.mappings.export.contact
-    aliases = alias_store(ctx)
     items = list(message.items)
-    targets: dict[int, str] = {}
-    new_aliases: dict[str, str] = {}
     ambiguous: dict[int, list[str]] = {i: list(item.ambiguous_ids) for i, item in enumerate(items)}
-
+    new_aliases: dict[str, str] = {}
     columns = mapping.columns()
     records: list[dict[str, Any]] = []
     unmatched: list[int] = []
@@ -89,7 +115,7 @@ def _write_records(
         records = [{**items[i].fields, "externalId": items[i].external_id} for i in unmatched]
         ids = [item.crm_id for item in items]
     else:
-        resolved = aliases.resolve(ctx.workspace.id, kind, [item.crm_id for item in items])
+        resolved = alias_store(ctx).resolve(ctx.workspace.id, kind, [item.crm_id for item in items])
         ids = [resolved.get(item.crm_id.lower(), item.crm_id.lower()) for item in items]
     # One $batch: the re-check of records not matched at accept time, and every record's current values.
     target_spec = match_target(ctx, kind, extra_select=columns)
@@ -105,10 +131,7 @@ def _write_records(
             new_aliases[items[i].crm_id] = found.crm_id
             ambiguous[i] = found.ambiguous_ids
             existing[found.crm_id] = found.row
-    for i, _ in enumerate(items):
-        targets[i] = new_aliases.get(items[i].crm_id, ids[i])
-    if new_aliases:
-        aliases.add(ctx.workspace.id, kind, new_aliases)
+    targets = [new_aliases.get(item.crm_id, ids[i]) for i, item in enumerate(items)]
 
     metadata = ctx.client.entity_metadata(entity.logical_name, budget=budget)
     users = {u.id.lower() for u in enabled_users(ctx)}
@@ -116,75 +139,87 @@ def _write_records(
     # created after its campaign events gets its campaign columns with the create.
     seen: set[str] = set()
     if kind == "contact" and (mapping.engagement or ctx.mappings.campaign.enabled):
-        seen = campaign_activity_seen(
-            ctx.settings, ctx.workspace.id, [*(item.crm_id for item in items), *targets.values()]
-        )
-
-    writes: list[tuple[int, WriteItemSpec]] = []
-    entry_for_item: dict[int, LedgerEntry] = {}
+        seen = campaign_activity_seen(ctx.settings, ctx.workspace.id, [*(item.crm_id for item in items), *targets])
+    planned: list[PlannedRecord] = []
     for i, item in enumerate(items):
         target = targets[i]
         current = existing.get(target)
-        operation = "create" if message.operation == "create" else "update"
-        key = item.external_id if operation == "create" else item.crm_id
-        base = LedgerEntry(
-            workspace_id=ctx.workspace.id,
-            kind=kind,
-            operation=operation,  # type: ignore[arg-type]
-            key=str(key),
-            status="failed",
-            crm_id=target,
-            external_id=item.external_id,
-            aliases=[item.crm_id] if item.crm_id != target else [],
-            attempts=delivery,
-            correlation_id=message.correlation_id,
-        )
         if message.operation == "update" and current is None:
-            base.code, base.message = "0x80040217", f"{entity.label} {target} does not exist in Dynamics"
-            ledger_entries.append(base)
-            report.count("failed")
+            error = ("0x80040217", f"{entity.label} {target} does not exist in Dynamics")
+            planned.append(PlannedRecord(i, item, target, None, None, ambiguous[i], error))
             continue
-        owner = resolve_owner(item.fields, ctx.mappings.users, users, creating=current is None)
+        in_campaign = bool({item.crm_id, target} & seen)
         plan = build_record(
             mapping,
             item.fields,
             export_values=message.export_values,
             existing=current,
             metadata=metadata,
-            engaged=is_engaged(item.fields, campaign_activity_seen=bool({item.crm_id, target} & seen)),
-            owner=owner,
+            engaged=is_engaged(item.fields, campaign_activity_seen=in_campaign),
+            owner=resolve_owner(item.fields, ctx.mappings.users, users, creating=current is None),
         )
-        if current is None and seen and {item.crm_id, target} & seen and ctx.mappings.campaign.enabled:
+        if current is None and in_campaign and ctx.mappings.campaign.enabled:
             for column, value in campaign_columns(ctx, item.crm_id, budget=budget).items():
                 plan.body.setdefault(column, value)
-        base.warnings = plan.warnings
-        entry_for_item[i] = base
-        if not plan.body:
-            base.status, base.message = "skipped", "nothing to write (every mapped value was empty or kept)"
-            if ambiguous.get(i):
-                base.status = "ambiguous"
-                base.message = (
-                    f"several Dynamics records match; matched the most recently modified active one; {base.message}"
-                )
-                base.aliases = sorted({*base.aliases, *ambiguous[i]})
-            ledger_entries.append(base)
-            report.count(base.status)
-            continue
-        mode: WriteMode = "upsert" if current is None else "update_only"
-        writes.append((i, (target, plan.body, mode)))
-        ledger_entries.append(base)
+        planned.append(PlannedRecord(i, item, target, current, plan, ambiguous[i]))
+    return PlannedBatch(planned, new_aliases)
 
-    results: list[RecordResult] = ctx.client.write_many(entity.entity_set, [w for _, w in writes], budget=budget)
-    for (i, (_, _, mode)), result in zip(writes, results, strict=True):
-        entry = entry_for_item[i]
+
+_AMBIGUOUS = "several Dynamics records match; wrote to the most recently modified active one"
+
+
+def _write_records(
+    ctx: WorkspaceContext, message: WriteMessage, budget: Budget, final_attempt: bool, delivery: int
+) -> WriteReport:
+    kind = message.kind
+    entity = ctx.entity(kind)
+    report = WriteReport(message.operation, kind)
+    batch = plan_records(ctx, message, budget)
+    if batch.new_aliases:
+        alias_store(ctx).add(ctx.workspace.id, kind, batch.new_aliases)
+    entries: list[LedgerEntry] = []
+    writes: list[tuple[PlannedRecord, LedgerEntry, WriteItemSpec]] = []
+    for record in batch.records:
+        item = record.item
+        entry = LedgerEntry(
+            workspace_id=ctx.workspace.id,
+            kind=kind,
+            operation="create" if message.operation == "create" else "update",
+            key=str(item.external_id if message.operation == "create" else item.crm_id),
+            status="failed",
+            crm_id=record.target,
+            external_id=item.external_id,
+            aliases=[item.crm_id] if item.crm_id != record.target else [],
+            attempts=delivery,
+            correlation_id=message.correlation_id,
+        )
+        entries.append(entry)
+        if record.ambiguous_ids:
+            entry.aliases = sorted({*entry.aliases, *record.ambiguous_ids})
+        if record.plan is None:
+            entry.code, entry.message = record.error or ("error", "not written")
+            entry.retry = _retry_payload(message, item)
+            report.count("failed")
+            continue
+        entry.warnings = record.plan.warnings
+        if not record.plan.body:
+            entry.status = "ambiguous" if record.ambiguous_ids else "skipped"
+            entry.message = "nothing to write (every mapped value was empty or kept)"
+            if record.ambiguous_ids:
+                entry.message = f"{_AMBIGUOUS}; {entry.message}"
+            report.count(entry.status)
+            continue
+        mode: WriteMode = "upsert" if record.current is None else "update_only"
+        writes.append((record, entry, (record.target, record.plan.body, mode)))
+
+    results: list[RecordResult] = ctx.client.write_many(entity.entity_set, [w for _, _, w in writes], budget=budget)
+    for (record, entry, (_, _, mode)), result in zip(writes, results, strict=True):
         status: LedgerStatus
         if result.ok:
             created = result.created if result.created is not None else mode == "upsert"
             status = "created" if created else "updated"
-            if ambiguous.get(i):
-                status = "ambiguous"
-                entry.message = "several Dynamics records match; wrote the most recently modified active one"
-                entry.aliases = sorted({*entry.aliases, *ambiguous[i]})
+            if record.ambiguous_ids:
+                status, entry.message = "ambiguous", _AMBIGUOUS
         elif result.retryable and not final_attempt:
             status = "retrying"
             report.retryable += 1
@@ -192,8 +227,10 @@ def _write_records(
             status = "failed"
         entry.status = status
         entry.__dict__.update(_error_fields(result.error))
+        if status in ("failed", "retrying"):
+            entry.retry = _retry_payload(message, record.item)
         report.count(status)
-    _ledger(ctx.settings).record(ledger_entries)
+    _ledger(ctx.settings).record(entries)
     return report
 
 
@@ -229,10 +266,10 @@ def _associate(
             attempts=delivery,
             correlation_id=message.correlation_id,
         )
-        if contact_id not in contact_rows:
-            entry.code, entry.message = "not_found", "Contact not found"
-        elif company_id not in company_rows:
-            entry.code, entry.message = "not_found", "Company not found"
+        if contact_id not in contact_rows or company_id not in company_rows:
+            missing = "Contact" if contact_id not in contact_rows else "Company"
+            entry.code, entry.message = "not_found", f"{missing} not found"
+            entry.retry = _retry_payload(message, item)
         elif str(contact_rows[contact_id].get(str(entity.parent_value)) or "").lower() == company_id:
             entry.status, entry.message = "skipped", "already associated"
         else:
@@ -245,6 +282,7 @@ def _associate(
     ]
     results = ctx.client.write_many(entity.entity_set, writes, budget=budget)
     outcome = {contact_id: result for (contact_id, _, _), result in zip(writes, results, strict=True)}
+    pair_item = {contact_id: item for contact_id, (item, _) in last_pair.items()}
     for entry in entries:
         if entry.status != "accepted":
             report.count(entry.status)
@@ -258,6 +296,8 @@ def _associate(
         else:
             entry.status = "failed"
         entry.__dict__.update(_error_fields(result.error))
+        if entry.status in ("failed", "retrying"):
+            entry.retry = _retry_payload(message, pair_item[str(entry.crm_id)])
         report.count(entry.status)
     _ledger(ctx.settings).record(entries)
     return report
