@@ -64,6 +64,7 @@ DEFAULT_BASE_URL = "http://127.0.0.1:7071"
 DEFAULT_APP_SETTINGS: Mapping[str, str] = {
     "WRITES_QUEUE_NAME": "genesy-writes",
     "CAMPAIGN_QUEUE_NAME": "campaign-updates",
+    "RECONCILE_SCHEDULE": "0 */15 * * * *",
 }
 
 _ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")

@@ -11,6 +11,8 @@ __all__ = ["BLUEPRINTS", "MODULES"]
 MODULES: tuple[str, ...] = (
     "functions.admin_workspaces",
     "functions.admin_mappings",
+    "functions.admin_operations",
+    "functions.reconciliation",
     "functions.genesy_records",
     "functions.writes_worker",
     "functions.genesy_tasks",

@@ -35,6 +35,7 @@ __all__ = [
     "accept_update",
     "alias_store",
     "batch_get",
+    "export_message",
     "find_matches",
     "list_users",
     "match_target",
@@ -121,10 +122,10 @@ def _enqueue(ctx: WorkspaceContext, message: WriteMessage) -> None:
     get_sender(ctx.settings).send(ctx.settings.writes_queue, to_outgoing(message))
 
 
-def accept_export(
+def export_message(
     ctx: WorkspaceContext, kind: str, records: Sequence[Mapping[str, Any]], chosen_values: Mapping[str, Any]
-) -> list[dict[str, str]]:
-    """`POST /companies|/contacts`: fix every record's id now and queue the writes."""
+) -> WriteMessage:
+    """The create message for an export: every record's id fixed (matched, or new and stable)."""
     export_values = _checked_export_values(ctx, kind, chosen_values)
     latest: dict[str, Mapping[str, Any]] = {}
     for record in records:
@@ -139,33 +140,36 @@ def accept_export(
         matches = {}
     leaders = group_identities(target, unique)
     items: list[WriteItem] = []
-    crm_ids: dict[str, str] = {}
     for record in unique:
         external_id = str(record["externalId"])
         leader = leaders.get(external_id, external_id)
         match = matches.get(external_id) or matches.get(leader)
-        crm_id = match.crm_id if match else new_record_id(ctx.workspace.id, kind, leader)
-        crm_ids[external_id] = crm_id
         items.append(
             WriteItem(
                 external_id=external_id,
-                crm_id=crm_id,
+                crm_id=match.crm_id if match else new_record_id(ctx.workspace.id, kind, leader),
                 matched=match is not None,
                 ambiguous_ids=match.ambiguous_ids if match else [],
                 fields=dict(record),
             )
         )
-    _enqueue(
-        ctx,
-        WriteMessage(
-            operation="create",
-            workspace_id=ctx.workspace.id,
-            kind="company" if kind == "company" else "contact",
-            items=items,
-            export_values=export_values,
-            correlation_id=current_correlation_id(),
-        ),
+    return WriteMessage(
+        operation="create",
+        workspace_id=ctx.workspace.id,
+        kind="company" if kind == "company" else "contact",
+        items=items,
+        export_values=export_values,
+        correlation_id=current_correlation_id(),
     )
+
+
+def accept_export(
+    ctx: WorkspaceContext, kind: str, records: Sequence[Mapping[str, Any]], chosen_values: Mapping[str, Any]
+) -> list[dict[str, str]]:
+    """`POST /companies|/contacts`: fix every record's id now and queue the writes."""
+    message = export_message(ctx, kind, records, chosen_values)
+    _enqueue(ctx, message)
+    crm_ids = {str(item.external_id): item.crm_id for item in message.items}
     return [{"externalId": str(r["externalId"]), "crmId": crm_ids[str(r["externalId"])]} for r in records]
 
 

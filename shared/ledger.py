@@ -179,7 +179,19 @@ class Ledger:
         counts: dict[str, dict[str, int]] = {}
         failures: list[LedgerEntry] = []
         query = f"PartitionKey eq {odata_literal(escape_key(workspace_id))}"
-        select = ["kind", "operation", "key", "status", "crm_id", "external_id", "code", "message", "at", "attempts"]
+        select = [
+            "kind",
+            "operation",
+            "key",
+            "status",
+            "crm_id",
+            "external_id",
+            "code",
+            "message",
+            "at",
+            "attempts",
+            "retry",
+        ]
         for entity in self._table.query_entities(query, select=select):
             entry = LedgerEntry.from_entity(workspace_id, entity)
             bucket = counts.setdefault(entry.kind, {})

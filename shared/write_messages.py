@@ -41,11 +41,20 @@ class WriteMessage(BaseModel):
     export_values: dict[str, Any] = Field(default_factory=dict)
     correlation_id: str | None = None
     accepted_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # Set when an operator or the reconciliation re-queues records, so duplicate detection keeps it.
+    retry_of: str | None = None
 
     def content_id(self) -> str:
         """Same operation on the same records → the same id (for duplicate detection)."""
         canonical = json.dumps(
-            [self.operation, self.workspace_id, self.kind, [i.model_dump() for i in self.items], self.export_values],
+            [
+                self.operation,
+                self.workspace_id,
+                self.kind,
+                [i.model_dump() for i in self.items],
+                self.export_values,
+                self.retry_of,
+            ],
             sort_keys=True,
             default=str,
             separators=(",", ":"),
