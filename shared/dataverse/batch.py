@@ -139,6 +139,8 @@ def _split_parts(text: str, boundary: str) -> list[str]:
 
 
 def _headers_and_rest(text: str) -> tuple[dict[str, str], str]:
+    if text.startswith("\n"):
+        return {}, text[1:]
     head, _, rest = text.partition("\n\n")
     headers: dict[str, str] = {}
     for line in head.split("\n"):

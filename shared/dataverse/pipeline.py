@@ -35,6 +35,7 @@ __all__ = ["RequestPipeline", "RetryPolicy", "logger"]
 logger = logging.getLogger("genesy_dynamics.dataverse")
 
 _TOKEN_REFRESH_MARGIN = 300.0
+_MIN_REQUEST_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +197,13 @@ class RequestPipeline:
         started = time.perf_counter()
         try:
             response = self.http.request(
-                method, url, params=params, headers=request_headers, json=json, content=content
+                method,
+                url,
+                params=params,
+                headers=request_headers,
+                json=json,
+                content=content,
+                timeout=self._timeout_within(budget),
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self._log(method, url, None, started, request_id, type(exc).__name__)
@@ -209,6 +216,14 @@ class RequestPipeline:
             return None, error
         self._log(method, url, response.status_code, started, request_id, None, response)
         return response, None
+
+    def _timeout_within(self, budget: Budget) -> httpx.Timeout:
+        """The client's timeouts, shortened so one request cannot run far past the budget's end."""
+        configured = self.http.timeout
+        remaining = max(budget.remaining(), _MIN_REQUEST_TIMEOUT)
+        if configured.read is None or remaining >= configured.read:
+            return configured
+        return httpx.Timeout(remaining, connect=min(configured.connect or remaining, remaining), pool=remaining)
 
     def _log(
         self,
