@@ -41,7 +41,7 @@ from shared.errors import BadRequest, NotFound, UpstreamUnavailable
 from shared.export_service import alias_store
 from shared.genesy_models import ActivityCreate
 from shared.settings import Settings
-from shared.tables import escape_key, table_client
+from shared.tables import escape_key, per_storage, table_client
 
 __all__ = ["DEFAULT_CAMPAIGN", "LINKEDIN_LABELS", "activity_id_for", "log_activity", "message_key"]
 
@@ -126,15 +126,8 @@ class _ActivityIndex:
         )
 
 
-_indexes: dict[int, _ActivityIndex] = {}
-
-
 def _index(settings: Settings) -> _ActivityIndex:
-    key = hash((settings.tables_connection_string, settings.tables_endpoint, settings.table_prefix))
-    index = _indexes.get(key)
-    if index is None:
-        index = _indexes[key] = _ActivityIndex(settings)
-    return index
+    return per_storage(settings, _ActivityIndex)
 
 
 def _checked_id(field: str, value: str | None) -> str | None:

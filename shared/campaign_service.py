@@ -25,7 +25,7 @@ from shared.dataverse import Budget, DataverseError, NotFound, ValidationFailed
 from shared.dataverse.correlation import correlation_scope
 from shared.errors import NotFound as WorkspaceNotFound
 from shared.export_service import alias_store
-from shared.ledger import Ledger, LedgerEntry, LedgerStatus
+from shared.ledger import LedgerEntry, LedgerStatus, ledger_for
 from shared.queue import OutgoingMessage, get_sender
 from shared.settings import Settings
 
@@ -41,16 +41,6 @@ log = logging.getLogger("genesy_dynamics.campaign")
 
 _INTEGER_TYPES = frozenset({"Integer", "BigInt"})
 _TEXT_TYPES = frozenset({"String", "Memo"})
-
-_ledgers: dict[int, Ledger] = {}
-
-
-def _ledger(settings: Settings) -> Ledger:
-    key = hash((settings.tables_connection_string, settings.tables_endpoint, settings.table_prefix))
-    ledger = _ledgers.get(key)
-    if ledger is None:
-        ledger = _ledgers[key] = Ledger(settings)
-    return ledger
 
 
 def campaign_message(event: CampaignEvent) -> OutgoingMessage:
@@ -139,7 +129,7 @@ def _write_columns(
         return CampaignOutcome("skipped", reason="campaign mapping is disabled or maps no column")
     budget = Budget(ctx.settings.write_budget_seconds)
     body, warnings = _render(ctx, states, budget)
-    ledger = _ledger(ctx.settings)
+    ledger = ledger_for(ctx.settings)
     if not body:
         ledger.record([_entry(ctx, event, target, "skipped", delivery, warnings=warnings, message="no usable column")])
         return CampaignOutcome("skipped", reason="no usable column")

@@ -19,7 +19,7 @@ from azure.data.tables import TableClient, UpdateMode
 from shared.campaign import CampaignEvent, CampaignState
 from shared.dataverse.odata import odata_literal
 from shared.settings import Settings
-from shared.tables import escape_key, table_client
+from shared.tables import escape_key, per_storage, table_client
 
 __all__ = ["CampaignStore", "StateConflict", "campaign_activity_seen", "campaign_store"]
 
@@ -132,15 +132,8 @@ class CampaignStore:
         return found
 
 
-_stores: dict[int, CampaignStore] = {}
-
-
 def campaign_store(settings: Settings) -> CampaignStore:
-    key = hash((settings.tables_connection_string, settings.tables_endpoint, settings.table_prefix))
-    store = _stores.get(key)
-    if store is None:
-        store = _stores[key] = CampaignStore(settings)
-    return store
+    return per_storage(settings, CampaignStore)
 
 
 def campaign_activity_seen(settings: Settings, workspace_id: str, contact_ids: Iterable[str]) -> set[str]:

@@ -16,7 +16,7 @@ from shared.dataverse import Budget, DataverseClient, DataverseError
 from shared.dataverse.correlation import current_correlation_id
 from shared.entities import EntityKind, is_guid, new_record_id
 from shared.errors import BadRequest, UpstreamUnavailable
-from shared.ledger import AliasStore
+from shared.ledger import AliasStore, alias_store_for
 from shared.mapping_engine import ExportValueError, resolve_export_values
 from shared.matching import (
     CandidateQuery,
@@ -45,15 +45,9 @@ __all__ = [
 
 log = logging.getLogger("genesy_dynamics.export")
 
-_aliases: dict[int, AliasStore] = {}
-
 
 def alias_store(ctx: WorkspaceContext) -> AliasStore:
-    key = hash((ctx.settings.tables_connection_string, ctx.settings.tables_endpoint, ctx.settings.table_prefix))
-    store = _aliases.get(key)
-    if store is None:
-        store = _aliases[key] = AliasStore(ctx.settings)
-    return store
+    return alias_store_for(ctx.settings)
 
 
 def match_target(ctx: WorkspaceContext, kind: str, extra_select: Iterable[str] = ()) -> MatchTarget:

@@ -22,9 +22,9 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared.dataverse.odata import odata_literal
 from shared.settings import Settings
-from shared.tables import escape_key, table_client
+from shared.tables import escape_key, per_storage, table_client
 
-__all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerStatus", "Operation"]
+__all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerStatus", "Operation", "alias_store_for", "ledger_for"]
 
 LedgerStatus = Literal["accepted", "created", "updated", "skipped", "failed", "ambiguous", "retrying"]
 Operation = Literal["create", "update", "associate"]
@@ -250,3 +250,11 @@ class AliasStore:
                         self._cache[(workspace_id, kind, item)] = found[item]
                     out[item] = found.get(item, item)
         return out
+
+
+def ledger_for(settings: Settings) -> Ledger:
+    return per_storage(settings, Ledger)
+
+
+def alias_store_for(settings: Settings) -> AliasStore:
+    return per_storage(settings, AliasStore)

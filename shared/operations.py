@@ -14,7 +14,7 @@ from mapping_store import get_store
 from shared.context import WorkspaceContext, enabled_users, workspace_context
 from shared.dataverse import Budget, DataverseError
 from shared.export_service import export_message
-from shared.ledger import Ledger, LedgerEntry
+from shared.ledger import LedgerEntry, ledger_for
 from shared.mapping_engine import convert_value
 from shared.queue import get_sender, in_process_queue
 from shared.settings import Settings
@@ -37,14 +37,14 @@ log = logging.getLogger("genesy_dynamics.operations")
 def sync_health(settings: Settings, workspace_id: str) -> dict[str, Any]:
     """Counts by kind and status, and the records that need attention, with Dataverse's reasons."""
     get_store(settings).get_workspace(workspace_id)
-    return {"workspace_id": workspace_id, **Ledger(settings).summary(workspace_id)}
+    return {"workspace_id": workspace_id, **ledger_for(settings).summary(workspace_id)}
 
 
 def sync_log(
     settings: Settings, workspace_id: str, *, status: str | None = None, kind: str | None = None, limit: int = 200
 ) -> list[dict[str, Any]]:
     get_store(settings).get_workspace(workspace_id)
-    entries = Ledger(settings).entries(workspace_id, status=status, kind=kind, limit=limit)
+    entries = ledger_for(settings).entries(workspace_id, status=status, kind=kind, limit=limit)
     return [e.as_dict() for e in sorted(entries, key=lambda e: e.at, reverse=True)]
 
 
@@ -59,7 +59,7 @@ def retry_failed(
 ) -> dict[str, int]:
     """Queue failed records again, in their original order of operations (creates, updates, links)."""
     get_store(settings).get_workspace(workspace_id)
-    ledger = Ledger(settings)
+    ledger = ledger_for(settings)
     wanted = set(keys) if keys is not None else None
     cutoff = datetime.now(UTC) - older_than if older_than else None
     groups: dict[tuple[str, str, str], list[tuple[LedgerEntry, WriteItem]]] = {}
@@ -141,7 +141,7 @@ def reconcile(settings: Settings, *, stale_after: timedelta = timedelta(hours=1)
     report: dict[str, Any] = {}
     for workspace in get_store(settings).list_workspaces():
         outcome = retry_failed(settings, workspace.id, statuses=("retrying",), older_than=stale_after)
-        health = Ledger(settings).summary(workspace.id)
+        health = ledger_for(settings).summary(workspace.id)
         failed = sum(c.get("failed", 0) for c in health["counts"].values())
         report[workspace.id] = {"requeued": outcome["requeued"], "failed": failed}
         if outcome["requeued"] or failed:

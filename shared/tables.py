@@ -9,17 +9,21 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
 
 from shared.settings import Settings
 
-__all__ = ["escape_key", "table_client", "table_service"]
+__all__ = ["escape_key", "per_storage", "table_client", "table_service"]
 
 _lock = threading.Lock()
 _services: dict[tuple[str | None, str | None, str | None], TableServiceClient] = {}
 _created: set[tuple[str, str]] = set()
+_per_storage: dict[tuple[Any, ...], Any] = {}
+T = TypeVar("T")
 
 # Characters Table Storage forbids in PartitionKey/RowKey, plus control characters.
 _FORBIDDEN_KEY_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f%]")
@@ -62,3 +66,15 @@ def table_client(settings: Settings, name: str) -> TableClient:
 def escape_key(value: str) -> str:
     """Make any string safe as a PartitionKey/RowKey (reversible percent-style escaping)."""
     return _FORBIDDEN_KEY_CHARS.sub(lambda m: f"%{ord(m.group()):02X}", value)
+
+
+def per_storage(settings: Settings, factory: Callable[[Settings], T]) -> T:
+    """One `factory(settings)` object per process and storage location (account and table prefix)."""
+    key = (factory, settings.tables_connection_string, settings.tables_endpoint, settings.table_prefix)
+    with _lock:
+        found = _per_storage.get(key)
+    if found is None:
+        found = factory(settings)
+        with _lock:
+            found = _per_storage.setdefault(key, found)
+    return found  # type: ignore[no-any-return]

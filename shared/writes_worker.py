@@ -22,7 +22,7 @@ from shared.dataverse import WriteItem as WriteItemSpec
 from shared.dataverse.correlation import correlation_scope
 from shared.entities import COMPANY
 from shared.export_service import alias_store, match_target, run_queries
-from shared.ledger import Ledger, LedgerEntry, LedgerStatus
+from shared.ledger import LedgerEntry, LedgerStatus, ledger_for
 from shared.mapping_engine import RecordPlan, build_record, is_engaged, resolve_owner
 from shared.matching import match_records, plan_candidate_queries, plan_id_queries
 from shared.settings import Settings
@@ -31,8 +31,6 @@ from shared.write_messages import WriteItem, WriteMessage
 __all__ = ["PlannedBatch", "PlannedRecord", "RetryLater", "WriteReport", "plan_records", "process_write_message"]
 
 log = logging.getLogger("genesy_dynamics.worker")
-
-_ledgers: dict[int, Ledger] = {}
 
 
 class RetryLater(Exception):
@@ -48,14 +46,6 @@ class WriteReport:
 
     def count(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
-
-
-def _ledger(settings: Settings) -> Ledger:
-    key = hash((settings.tables_connection_string, settings.tables_endpoint, settings.table_prefix))
-    ledger = _ledgers.get(key)
-    if ledger is None:
-        ledger = _ledgers[key] = Ledger(settings)
-    return ledger
 
 
 def _error_fields(error: DataverseError | None) -> dict[str, Any]:
@@ -230,7 +220,7 @@ def _write_records(
         if status in ("failed", "retrying"):
             entry.retry = _retry_payload(message, record.item)
         report.count(status)
-    _ledger(ctx.settings).record(entries)
+    ledger_for(ctx.settings).record(entries)
     return report
 
 
@@ -299,7 +289,7 @@ def _associate(
         if entry.status in ("failed", "retrying"):
             entry.retry = _retry_payload(message, pair_item[str(entry.crm_id)])
         report.count(entry.status)
-    _ledger(ctx.settings).record(entries)
+    ledger_for(ctx.settings).record(entries)
     return report
 
 
