@@ -29,7 +29,7 @@ from azure.data.tables import TableClient, UpdateMode
 from mapping_store.models import ApiKeyRecord, Workspace
 from shared.errors import NotFound, Unauthorized
 from shared.settings import Settings
-from shared.tables import escape_key, table_client
+from shared.tables import as_utc, escape_key, table_client
 
 if TYPE_CHECKING:
     from mapping_store.store import MappingStore
@@ -66,14 +66,6 @@ def key_id_of(api_key: str) -> str | None:
     """The public id inside a well-formed key (safe to log), or None."""
     match = _KEY_SHAPE.match(api_key)
     return match.group(1) if match else None
-
-
-def _as_utc(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return datetime(
-        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tzinfo=UTC
-    )
 
 
 @dataclass(frozen=True)
@@ -140,7 +132,7 @@ class ApiKeys:
         for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": _INDEX + escape_key(workspace_id)}):
             if row["RowKey"] == issued.key_id:
                 continue
-            current = _as_utc(row.get("expires_at"))
+            current = as_utc(row.get("expires_at"))
             if current is not None and current <= deadline:
                 continue
             expires = deadline
@@ -185,9 +177,9 @@ class ApiKeys:
 
     @staticmethod
     def _record(row: Mapping[str, Any]) -> ApiKeyRecord:
-        created = _as_utc(row.get("created_at"))
+        created = as_utc(row.get("created_at"))
         assert created is not None
-        return ApiKeyRecord(key_id=str(row["RowKey"]), created_at=created, expires_at=_as_utc(row.get("expires_at")))
+        return ApiKeyRecord(key_id=str(row["RowKey"]), created_at=created, expires_at=as_utc(row.get("expires_at")))
 
     # -- verifying -------------------------------------------------------------------------------
 
@@ -206,7 +198,7 @@ class ApiKeys:
             hmac.compare_digest(str(row["RowKey"]), digest) and hmac.compare_digest(str(row.get("key_id", "")), key_id)
         ):
             raise Unauthorized("invalid API key")
-        expires_at = _as_utc(row.get("expires_at"))
+        expires_at = as_utc(row.get("expires_at"))
         if expires_at is not None and self._now() >= expires_at:
             log.info("rejected expired API key %s", key_id)
             with contextlib.suppress(ResourceNotFoundError):

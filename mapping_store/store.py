@@ -53,7 +53,7 @@ from mapping_store.models import (
 from shared.errors import AppError, BadRequest, NotFound, PreconditionFailed, PreconditionRequired
 from shared.http import field_path
 from shared.settings import Settings
-from shared.tables import escape_key, table_client
+from shared.tables import as_utc, escape_key, table_client
 
 __all__ = [
     "DEFAULT_ETAG",
@@ -95,14 +95,6 @@ _ACTOR_MAX = 200
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _as_utc(value: Any) -> datetime | None:
-    if not isinstance(value, datetime):
-        return None
-    return datetime(
-        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tzinfo=UTC
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +337,7 @@ class MappingStore:
 
     @staticmethod
     def _workspace_from(entity: Mapping[str, Any], keys: Iterable[Any] = ()) -> Workspace:
-        created = _as_utc(entity.get("created_at"))
+        created = as_utc(entity.get("created_at"))
         return Workspace(
             id=str(entity["PartitionKey"]),
             name=str(entity["name"]),
@@ -471,7 +463,7 @@ class MappingStore:
             document=document,
             etag=_encode_etag(version, etag),
             version=version,
-            updated_at=_as_utc(entity.get("updated_at")),
+            updated_at=as_utc(entity.get("updated_at")),
             updated_by=entity.get("updated_by"),
         )
 
@@ -625,7 +617,7 @@ class MappingStore:
             HistoryEntry(
                 section=section,
                 version=int(main["version"]),
-                changed_at=_as_utc(main.get("changed_at")) or datetime(1970, 1, 1, tzinfo=UTC),
+                changed_at=as_utc(main.get("changed_at")) or datetime(1970, 1, 1, tzinfo=UTC),
                 changed_by=str(main.get("changed_by", "")),
                 old=json.loads(main.get("_old") or _get_parts(main, "old") or "{}"),
                 new=json.loads(_get_parts(main, "new") or "{}"),

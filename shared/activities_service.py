@@ -37,7 +37,7 @@ from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse.activities import bind
 from shared.dataverse.correlation import current_correlation_id
 from shared.entities import is_guid
-from shared.errors import BadRequest, NotFound, UpstreamUnavailable
+from shared.errors import BadRequest, UpstreamUnavailable, regarding_not_found
 from shared.export_service import alias_store
 from shared.genesy_models import ActivityCreate
 from shared.settings import Settings
@@ -291,17 +291,11 @@ def log_activity(ctx: WorkspaceContext, body: ActivityCreate) -> dict[str, Any]:
     except Conflict:
         created = False  # a concurrent or earlier call with the same key created it: same id, one record
     except RecordNotFound:
-        field, value = ("contactId", body.contactId) if contact else ("companyId", body.companyId)
-        label = "Contact" if field == "contactId" else "Company"
-        raise NotFound(
-            f"No {label.lower()} exists with ID: {value}",
-            code=f"{label} not found",
-            details=[{"field": field, "message": "not found in Dynamics"}],
-        ) from None
+        raise regarding_not_found(body.contactId if contact else None, body.companyId) from None
     except ValidationFailed as exc:
         raise BadRequest(f"Dynamics refused the activity: {exc.message}", code="invalid_activity") from None
     except DataverseError as exc:
-        raise UpstreamUnavailable(f"Dynamics did not answer: {exc.code or type(exc).__name__}") from None
+        raise UpstreamUnavailable.from_error(exc) from None
 
     response = _response(body, activity_id, entity_set, body.contactId, body.companyId, created)
     if contact_id:

@@ -14,6 +14,7 @@ __all__ = [
     "PreconditionRequired",
     "Unauthorized",
     "UpstreamUnavailable",
+    "regarding_not_found",
 ]
 
 
@@ -77,3 +78,18 @@ class UpstreamUnavailable(AppError):
 
     status = 503
     code = "dynamics_unavailable"
+
+    @classmethod
+    def from_error(cls, error: Exception) -> UpstreamUnavailable:
+        """From a Dataverse error, naming its code (never its message, which may quote values)."""
+        return cls(f"Dynamics did not answer: {getattr(error, 'code', None) or type(error).__name__}")
+
+
+def regarding_not_found(contact_id: str | None, company_id: str | None) -> NotFound:
+    """The contact (else company) an activity or task refers to does not exist in Dynamics."""
+    field, value, label = ("contactId", contact_id, "Contact") if contact_id else ("companyId", company_id, "Company")
+    return NotFound(
+        f"No {label.lower()} exists with ID: {value}",
+        code=f"{label} not found",
+        details=[{"field": field, "message": "not found in Dynamics"}],
+    )

@@ -256,7 +256,7 @@ def batch_get(ctx: WorkspaceContext, kind: str, ids: Sequence[str]) -> list[dict
             budget=Budget(ctx.settings.match_timeout_seconds * 2),
         )
     except DataverseError as exc:
-        raise UpstreamUnavailable(f"Dynamics did not answer: {exc.code or type(exc).__name__}") from None
+        raise UpstreamUnavailable.from_error(exc) from None
     by_id = {str(row[entity.primary_id]).lower(): row for row in rows}
     results = []
     for requested in wanted:
@@ -279,7 +279,7 @@ def list_users(ctx: WorkspaceContext) -> list[dict[str, str]]:
     try:
         users = enabled_users(ctx)
     except DataverseError as exc:
-        raise UpstreamUnavailable(f"Dynamics did not answer: {exc.code or type(exc).__name__}") from None
+        raise UpstreamUnavailable.from_error(exc) from None
     out = []
     for user in sorted(users, key=lambda u: u.name.casefold()):
         item = {"id": user.id, "name": user.name}

@@ -13,6 +13,7 @@ from typing import Any
 from mapping_store import get_store
 from shared.context import WorkspaceContext, enabled_users, workspace_context
 from shared.dataverse import Budget, DataverseError
+from shared.errors import UpstreamUnavailable
 from shared.export_service import export_message
 from shared.ledger import LedgerEntry, ledger_for
 from shared.mapping_engine import convert_value
@@ -162,9 +163,7 @@ def preview_export(
     try:
         batch = plan_records(ctx, message, Budget(ctx.settings.match_timeout_seconds * 3))
     except DataverseError as exc:
-        from shared.errors import UpstreamUnavailable
-
-        raise UpstreamUnavailable(f"Dynamics did not answer: {exc.code or type(exc).__name__}") from None
+        raise UpstreamUnavailable.from_error(exc) from None
     out = []
     for planned in batch.records:
         item = planned.item
@@ -198,9 +197,7 @@ def validate_mappings(settings: Settings, workspace_id: str) -> dict[str, Any]:
         }
         users = {u.id.lower() for u in enabled_users(ctx)}
     except DataverseError as exc:
-        from shared.errors import UpstreamUnavailable
-
-        raise UpstreamUnavailable(f"Dynamics did not answer: {exc.code or type(exc).__name__}") from None
+        raise UpstreamUnavailable.from_error(exc) from None
     export = ctx.mappings.export
     for kind, entity_mapping in (("contact", export.contact), ("company", export.company)):
         columns = metadata[kind].columns

@@ -10,6 +10,7 @@ import contextlib
 import re
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from azure.core.exceptions import ResourceExistsError
@@ -17,7 +18,7 @@ from azure.data.tables import TableClient, TableServiceClient
 
 from shared.settings import Settings
 
-__all__ = ["escape_key", "per_storage", "table_client", "table_service"]
+__all__ = ["as_utc", "escape_key", "per_storage", "table_client", "table_service"]
 
 _lock = threading.Lock()
 _services: dict[tuple[str | None, str | None, str | None], TableServiceClient] = {}
@@ -78,3 +79,12 @@ def per_storage(settings: Settings, factory: Callable[[Settings], T]) -> T:
         with _lock:
             found = _per_storage.setdefault(key, found)
     return found  # type: ignore[no-any-return]
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A Table Storage datetime (timezone-less `TablesEntityDatetime`) as an aware UTC datetime."""
+    if not isinstance(value, datetime):
+        return None
+    return datetime(
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, tzinfo=UTC
+    )

@@ -26,7 +26,7 @@ from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse.activities import TASK_COMPLETED
 from shared.dataverse.odata import odata_literal
 from shared.entities import is_guid
-from shared.errors import BadRequest, NotFound, UpstreamUnavailable
+from shared.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
 from shared.export_service import alias_store
 from shared.genesy_models import TaskCreate, TaskPatch
 from shared.mapping_engine import resolve_owner
@@ -63,10 +63,6 @@ _REGARDING_TYPE = "_regardingobjectid_value@Microsoft.Dynamics.CRM.lookuplogical
 
 def task_not_found(task_id: str) -> NotFound:
     return NotFound(f"No task exists with ID: {task_id}", code="Task not found")
-
-
-def _unavailable(exc: DataverseError) -> UpstreamUnavailable:
-    return UpstreamUnavailable(f"Dynamics did not answer: {exc.code or type(exc).__name__}")
 
 
 def _budget(ctx: WorkspaceContext) -> Budget:
@@ -185,7 +181,7 @@ def _read(ctx: WorkspaceContext, ids: Sequence[str]) -> dict[str, dict[str, Any]
         )
         kinds = _regarding_kinds(ctx, rows)
     except DataverseError as exc:
-        raise _unavailable(exc) from None
+        raise UpstreamUnavailable.from_error(exc) from None
     return {str(r["activityid"]).lower(): to_genesy(r, kinds) for r in rows}
 
 
@@ -203,18 +199,11 @@ def create_task(ctx: WorkspaceContext, body: TaskCreate) -> dict[str, Any]:
             budget=_budget(ctx),
         )
     except RecordNotFound:
-        field = "contactId" if body.contactId else "companyId"
-        label = "Contact" if body.contactId else "Company"
-        value = body.contactId or body.companyId
-        raise NotFound(
-            f"No {label.lower()} exists with ID: {value}",
-            code=f"{label} not found",
-            details=[{"field": field, "message": "not found in Dynamics"}],
-        ) from None
+        raise regarding_not_found(body.contactId, body.companyId) from None
     except ValidationFailed as exc:
         raise BadRequest(f"Dynamics refused the task: {exc.message}", code="invalid_task") from None
     except DataverseError as exc:
-        raise _unavailable(exc) from None
+        raise UpstreamUnavailable.from_error(exc) from None
     created = _read(ctx, [task_id]).get(task_id)
     if created is None:
         raise UpstreamUnavailable(f"task {task_id} was created but could not be read back")
@@ -266,7 +255,7 @@ def patch_task(ctx: WorkspaceContext, task_id: str, patch: TaskPatch) -> dict[st
     except ValidationFailed as exc:
         raise BadRequest(f"Dynamics refused the change: {exc.message}", code="invalid_task") from None
     except DataverseError as exc:
-        raise _unavailable(exc) from None
+        raise UpstreamUnavailable.from_error(exc) from None
     return get_task(ctx, task_id)
 
 
@@ -294,7 +283,7 @@ def batch_patch_tasks(ctx: WorkspaceContext, ids: Sequence[str], completed: bool
     try:
         results = ctx.client.write_many("tasks", writes, budget=_budget(ctx))
     except DataverseError as exc:
-        raise _unavailable(exc) from None
+        raise UpstreamUnavailable.from_error(exc) from None
     if any(r.retryable for r in results):
         raise UpstreamUnavailable("Dynamics was too busy to update every task; retry the call")
     return _in_order(_read(ctx, list(current)), ids)
