@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import azure.functions as func
 
+from shared.logs import logger
 from shared.settings import get_settings
 from shared.writes_worker import process_write_message
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
-log = logging.getLogger("genesy_dynamics.worker")
+log = logger("worker")
 
 
 @bp.service_bus_queue_trigger(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import logging
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from mapping_store.models import ApiKeyRecord, Workspace
 from shared.errors import NotFound, Unauthorized
+from shared.logs import logger
 from shared.settings import Settings
 from shared.tables import as_utc, escape_key, table_client
 
@@ -44,7 +44,7 @@ __all__ = [
     "key_id_of",
 ]
 
-log = logging.getLogger("genesy_dynamics.keys")
+log = logger("keys")
 
 KEYS_TABLE = "apikeys"
 KEY_PREFIX = "gdk_"

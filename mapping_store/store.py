@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import re
 import threading
 import time
@@ -52,6 +51,7 @@ from mapping_store.models import (
 )
 from shared.errors import AppError, BadRequest, NotFound, PreconditionFailed, PreconditionRequired
 from shared.http import field_path
+from shared.logs import logger
 from shared.settings import Settings
 from shared.tables import as_utc, escape_key, table_client
 
@@ -67,7 +67,7 @@ __all__ = [
     "mapping_error_details",
 ]
 
-log = logging.getLogger("genesy_dynamics.mapping_store")
+log = logger("mapping_store")
 
 SECTIONS: tuple[str, ...] = tuple(SECTION_MODELS)
 WORKSPACES_TABLE = "workspaces"

@@ -11,7 +11,6 @@ never double counts.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,6 +25,7 @@ from shared.dataverse.correlation import correlation_scope
 from shared.errors import NotFound as WorkspaceNotFound
 from shared.export_service import alias_store
 from shared.ledger import LedgerEntry, LedgerStatus, ledger_for
+from shared.logs import logger
 from shared.queue import OutgoingMessage, get_sender
 from shared.settings import Settings
 
@@ -37,7 +37,7 @@ __all__ = [
     "send_campaign_events",
 ]
 
-log = logging.getLogger("genesy_dynamics.campaign")
+log = logger("campaign")
 
 _INTEGER_TYPES = frozenset({"Integer", "BigInt"})
 _TEXT_TYPES = frozenset({"String", "Memo"})

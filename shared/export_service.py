@@ -6,7 +6,6 @@ the worker does them. Every id returned is final — a matched record's id, or a
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from shared.dataverse.correlation import current_correlation_id
 from shared.entities import EntityKind, is_guid, new_record_id
 from shared.errors import BadRequest, UpstreamUnavailable
 from shared.ledger import AliasStore, alias_store_for
+from shared.logs import logger
 from shared.mapping_engine import ExportValueError, resolve_export_values
 from shared.matching import (
     CandidateQuery,
@@ -43,7 +43,7 @@ __all__ = [
     "sync_records",
 ]
 
-log = logging.getLogger("genesy_dynamics.export")
+log = logger("export")
 
 
 def alias_store(ctx: WorkspaceContext) -> AliasStore:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from shared.errors import AppError, BadRequest
+from shared.logs import logger
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -30,7 +30,7 @@ __all__ = [
     "validation_details",
 ]
 
-log = logging.getLogger("genesy_dynamics.http")
+log = logger("http")
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 

@@ -4,7 +4,6 @@ export preview (dry run) and validation of mappings against live Dynamics metada
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from shared.dataverse import Budget, DataverseError
 from shared.errors import UpstreamUnavailable
 from shared.export_service import export_message
 from shared.ledger import LedgerEntry, ledger_for
+from shared.logs import logger
 from shared.mapping_engine import convert_value
 from shared.queue import get_sender, in_process_queue
 from shared.settings import Settings
@@ -32,7 +32,7 @@ __all__ = [
     "validate_mappings",
 ]
 
-log = logging.getLogger("genesy_dynamics.operations")
+log = logger("operations")
 
 
 def sync_health(settings: Settings, workspace_id: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ redelivery rewrites the same records and never duplicates them.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from shared.dataverse.correlation import correlation_scope
 from shared.entities import COMPANY
 from shared.export_service import alias_store, match_target, run_queries
 from shared.ledger import LedgerEntry, LedgerStatus, ledger_for
+from shared.logs import logger
 from shared.mapping_engine import RecordPlan, build_record, is_engaged, resolve_owner
 from shared.matching import match_records, plan_candidate_queries, plan_id_queries
 from shared.settings import Settings
@@ -30,7 +30,7 @@ from shared.write_messages import WriteItem, WriteMessage
 
 __all__ = ["PlannedBatch", "PlannedRecord", "RetryLater", "WriteReport", "plan_records", "process_write_message"]
 
-log = logging.getLogger("genesy_dynamics.worker")
+log = logger("worker")
 
 
 class RetryLater(Exception):

@@ -8,7 +8,6 @@ concurrency cap (see `pipeline`).
 from __future__ import annotations
 
 import contextvars
-import logging
 import re
 import threading
 import uuid
@@ -43,10 +42,11 @@ from shared.dataverse.models import EntityMetadata, RecordResult, SystemUser, Wr
 from shared.dataverse.odata import in_filter, in_values_json, odata_literal
 from shared.dataverse.pipeline import RequestPipeline, RetryPolicy
 from shared.dataverse.transport import build_http_client
+from shared.logs import logger
 
 __all__ = ["BulkAction", "DataverseClient", "WriteItem"]
 
-_log = logging.getLogger("genesy_dynamics.dataverse")
+_log = logger("dataverse")
 
 T = TypeVar("T")
 R = TypeVar("R")

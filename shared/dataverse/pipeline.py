@@ -29,10 +29,11 @@ from shared.dataverse.errors import (
     error_from_response,
 )
 from shared.dataverse.throttling import ConcurrencyLimiter, RetryAfterGate
+from shared.logs import logger as named_logger
 
 __all__ = ["RequestPipeline", "RetryPolicy", "logger"]
 
-logger = logging.getLogger("genesy_dynamics.dataverse")
+logger = named_logger("dataverse")
 
 _TOKEN_REFRESH_MARGIN = 300.0
 _MIN_REQUEST_TIMEOUT = 1.0
