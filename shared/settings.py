@@ -49,7 +49,7 @@ class Settings(BaseModel):
     dataverse_ca_bundle: str | None = None
     dataverse_max_concurrency: int = 8
     dataverse_timeout_seconds: float = 30.0
-    match_timeout_seconds: float = 10.0
+    match_timeout_seconds: float = 5.0
     write_budget_seconds: float = 240.0
 
     # Caches and keys.

@@ -46,6 +46,7 @@ def settings_env(azurite: Azurite, table_prefix: str) -> dict[str, str]:
         "QUEUE_BACKEND": "inprocess",
         "API_KEY_HASH_SECRET": TEST_KEY_SECRET,
         "MAPPING_CACHE_SECONDS": "5",
+        "MATCH_TIMEOUT_SECONDS": "1",
     }
 
 
