@@ -17,9 +17,9 @@ from shared.campaign_service import campaign_columns
 from shared.campaign_store import campaign_activity_seen
 from shared.context import WorkspaceContext, enabled_users, workspace_context
 from shared.dataverse import Budget, DataverseError, RecordResult, ValidationFailed, WriteMode
+from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse import WriteItem as WriteItemSpec
 from shared.dataverse.correlation import correlation_scope
-from shared.entities import COMPANY
 from shared.export_service import alias_store, match_target, run_queries
 from shared.ledger import LedgerEntry, LedgerStatus, ledger_for
 from shared.logs import logger
@@ -224,24 +224,31 @@ def _write_records(
     return report
 
 
+def _association_error(error: DataverseError | None, contact_entity: str) -> tuple[str, str] | None:
+    """Genesy's wording for a link that failed because one side does not exist in Dynamics."""
+    if not isinstance(error, RecordNotFound):
+        return None
+    missing = "Company" if error.message.lower().startswith("account") else "Contact"
+    if error.message.lower().startswith(contact_entity):
+        missing = "Contact"
+    return "not_found", f"{missing} not found ({error.message})"
+
+
 def _associate(
     ctx: WorkspaceContext, message: WriteMessage, budget: Budget, final_attempt: bool, delivery: int
 ) -> WriteReport:
+    """Set each contact's parent account: one `$batch` of updates, no read first.
+
+    A missing contact or account comes back as that record's 404 (reported as Genesy words it);
+    setting a parent the contact already has changes nothing in Dynamics.
+    """
     entity = ctx.contact
     report = WriteReport("associate", "association")
     aliases = alias_store(ctx)
     contacts = aliases.resolve(ctx.workspace.id, "contact", [i.crm_id for i in message.items])
     companies = aliases.resolve(ctx.workspace.id, "company", [str(i.company_id) for i in message.items])
-    contact_queries = plan_id_queries(
-        entity.entity_set, entity.primary_id, contacts.values(), [str(entity.parent_value)]
-    )
-    company_queries = plan_id_queries(COMPANY.entity_set, COMPANY.primary_id, companies.values(), [])
-    found_rows = run_queries(ctx.client, [*contact_queries, *company_queries], budget)
-    split = len(contact_queries)
-    contact_rows = {str(r[entity.primary_id]).lower(): r for rows in found_rows[:split] for r in rows}
-    company_rows = {str(r[COMPANY.primary_id]).lower(): r for rows in found_rows[split:] for r in rows}
     # One parent per contact: the last pair for a contact wins (set-or-replace).
-    last_pair: dict[str, tuple[WriteItem, str]] = {}
+    last_pair: dict[str, tuple[WriteItem, str, LedgerEntry]] = {}
     entries: list[LedgerEntry] = []
     for item in message.items:
         contact_id = contacts.get(item.crm_id, item.crm_id)
@@ -251,43 +258,36 @@ def _associate(
             kind="association",
             operation="associate",
             key=f"{item.crm_id}>{item.company_id}",
-            status="failed",
+            status="skipped",
             crm_id=contact_id,
             attempts=delivery,
             correlation_id=message.correlation_id,
         )
-        if contact_id not in contact_rows or company_id not in company_rows:
-            missing = "Contact" if contact_id not in contact_rows else "Company"
-            entry.code, entry.message = "not_found", f"{missing} not found"
-            entry.retry = _retry_payload(message, item)
-        elif str(contact_rows[contact_id].get(str(entity.parent_value)) or "").lower() == company_id:
-            entry.status, entry.message = "skipped", "already associated"
-        else:
-            last_pair[contact_id] = (item, company_id)
-            entry.status = "accepted"
         entries.append(entry)
+        if contact_id in last_pair:
+            last_pair[contact_id][2].message = "replaced by a later company for the same contact in this call"
+        last_pair[contact_id] = (item, company_id, entry)
     writes: list[WriteItemSpec] = [
         (contact_id, {f"{entity.parent_bind}@odata.bind": f"/accounts({company_id})"}, "update_only")
-        for contact_id, (_, company_id) in last_pair.items()
+        for contact_id, (_, company_id, _) in last_pair.items()
     ]
     results = ctx.client.write_many(entity.entity_set, writes, budget=budget)
-    outcome = {contact_id: result for (contact_id, _, _), result in zip(writes, results, strict=True)}
-    pair_item = {contact_id: item for contact_id, (item, _) in last_pair.items()}
-    for entry in entries:
-        if entry.status != "accepted":
-            report.count(entry.status)
-            continue
-        result = outcome[str(entry.crm_id)]
+    for (item, _, entry), result in zip(last_pair.values(), results, strict=True):
+        not_found = _association_error(result.error, entity.logical_name)
         if result.ok:
             entry.status = "updated"
+        elif not_found:
+            entry.status = "failed"
+            entry.code, entry.message = not_found
         elif result.retryable and not final_attempt:
             entry.status = "retrying"
             report.retryable += 1
         else:
             entry.status = "failed"
-        entry.__dict__.update(_error_fields(result.error))
+            entry.__dict__.update(_error_fields(result.error))
         if entry.status in ("failed", "retrying"):
-            entry.retry = _retry_payload(message, pair_item[str(entry.crm_id)])
+            entry.retry = _retry_payload(message, item)
+    for entry in entries:
         report.count(entry.status)
     ledger_for(ctx.settings).record(entries)
     return report

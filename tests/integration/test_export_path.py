@@ -11,7 +11,7 @@ import pytest
 from devstack.dataverse_sandbox.seed import SEED_IDS
 from mapping_store import get_store
 from shared.dataverse import client_for
-from shared.ledger import Ledger
+from shared.ledger import Ledger, ledger_for
 from shared.writes_worker import process_write_message
 
 GENESY_ROUTES = [
@@ -329,3 +329,32 @@ def test_campaign_events_before_the_contact_is_written_make_it_engaged_with_its_
     assert row["description"] == "Engaged by Genesy"
     assert row["gd_campaign_status"] == "Step 2 of 3"
     assert "1 open" in row["gd_campaign_open_analysis"]
+
+
+def test_associations_report_missing_records_and_replacements_in_the_ledger(stack: Any) -> None:
+    import uuid
+
+    ghost_contact, ghost_company = str(uuid.uuid4()), str(uuid.uuid4())
+    sean, maria = SEED_IDS["contact:sean"], SEED_IDS["contact:maria"]
+    pairs = [
+        {"contactCRMId": ghost_contact, "companyCRMId": SEED_IDS["account:contoso"]},
+        {"contactCRMId": sean, "companyCRMId": ghost_company},
+        {"contactCRMId": maria, "companyCRMId": SEED_IDS["account:contoso"]},
+        {"contactCRMId": maria, "companyCRMId": SEED_IDS["account:fabrikam"]},
+        {"contactCRMId": "not-a-guid", "companyCRMId": SEED_IDS["account:fabrikam"]},
+    ]
+    body = stack.call("POST", "associations", {"associations": pairs}).json
+    assert body["created"] == 4
+    assert body["errors"] == [
+        {"contactCRMId": "not-a-guid", "companyCRMId": SEED_IDS["account:fabrikam"], "error": "Contact not found"}
+    ]
+    stack.drain()
+    ledger = ledger_for(stack.settings)
+    ghost = ledger.get(stack.workspace_id, "association", "associate", f"{ghost_contact}>{SEED_IDS['account:contoso']}")
+    assert ghost is not None and ghost.status == "failed" and (ghost.message or "").startswith("Contact not found")
+    no_company = ledger.get(stack.workspace_id, "association", "associate", f"{sean}>{ghost_company}")
+    assert no_company is not None and (no_company.message or "").startswith("Company not found")
+    assert stack.sandbox.store.get("contact", sean)["_parentcustomerid_value"] == SEED_IDS["account:obrien"]
+    assert stack.sandbox.store.get("contact", maria)["_parentcustomerid_value"] == SEED_IDS["account:fabrikam"]
+    replaced = ledger.get(stack.workspace_id, "association", "associate", f"{maria}>{SEED_IDS['account:contoso']}")
+    assert replaced is not None and replaced.status == "skipped" and "replaced" in (replaced.message or "")
