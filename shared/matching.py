@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from mapping_store.models import CompanyMatching, ContactMatching, MatchCondition, MatchRule, Normaliser
@@ -123,12 +124,17 @@ def _is_company_name(target: MatchTarget, condition: MatchCondition) -> bool:
 
 
 def _norm(target: MatchTarget, condition: MatchCondition, value: Any) -> str:
-    return normalise(
-        condition.normaliser.value,
-        value,
-        any_domain_extension=target.any_domain_extension,
-        company=_is_company_name(target, condition),
-    )
+    kind = condition.normaliser.value
+    company = _is_company_name(target, condition)
+    if isinstance(value, str):
+        return _cached_normalise(kind, value, target.any_domain_extension, company)
+    return normalise(kind, value, any_domain_extension=target.any_domain_extension, company=company)
+
+
+@lru_cache(maxsize=131072)
+def _cached_normalise(kind: str, value: str, any_domain_extension: bool, company: bool) -> str:
+    # One call normalises the same values several times (planning, grouping, matching).
+    return normalise(kind, value, any_domain_extension=any_domain_extension, company=company)
 
 
 def _anchor(rule: MatchRule) -> MatchCondition:
@@ -178,14 +184,16 @@ def _server_terms(target: MatchTarget, condition: MatchCondition, raw: Any) -> t
 
 
 def _chunks(terms: Sequence[str], render: Callable[[list[str]], str]) -> Iterable[str]:
+    """Render `terms` in as few filters as fit MAX_FILTER_CHARS each (sizes summed, not re-rendered)."""
     chunk: list[str] = []
+    size = 0
     for term in terms:
-        candidate = [*chunk, term]
-        if chunk and len(render(candidate)) > MAX_FILTER_CHARS:
+        piece = len(render([term])) + 4  # its share of a longer filter: its text plus a separator
+        if chunk and size + piece > MAX_FILTER_CHARS:
             yield render(chunk)
-            chunk = [term]
-        else:
-            chunk = candidate
+            chunk, size = [], 0
+        chunk.append(term)
+        size += piece
     if chunk:
         yield render(chunk)
 

@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from shared.dataverse.errors import DataverseError, error_from_response
+from shared.dataverse.odata import encode_query
 
 __all__ = ["BatchRequest", "BatchResponse", "decode_batch", "encode_batch"]
 
@@ -63,7 +62,7 @@ class BatchResponse:
 
 def _absolute(service_root: str, request: BatchRequest) -> str:
     url = request.url if request.url.startswith(("https://", "http://")) else service_root + request.url
-    return str(httpx.URL(url, params=request.params)) if request.params else url
+    return f"{url}?{encode_query(request.params)}" if request.params else url
 
 
 def _http_part(service_root: str, request: BatchRequest, boundary: str, content_id: str | None) -> str:

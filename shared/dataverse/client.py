@@ -39,7 +39,7 @@ from shared.dataverse.errors import (
 )
 from shared.dataverse.metadata import MetadataCache, build_entity_metadata
 from shared.dataverse.models import EntityMetadata, RecordResult, SystemUser, WriteMode
-from shared.dataverse.odata import in_filter, in_values_json, odata_literal
+from shared.dataverse.odata import encode_query, in_filter, in_values_json, odata_literal
 from shared.dataverse.pipeline import RequestPipeline, RetryPolicy
 from shared.dataverse.transport import build_http_client
 from shared.logs import logger
@@ -230,7 +230,7 @@ class DataverseClient:
         return results
 
     def _url_length(self, path: str, params: Mapping[str, str]) -> int:
-        return len(str(httpx.URL(self.service_root + path, params=params)))
+        return len(self.service_root) + len(path) + 1 + len(encode_query(params))
 
     def _guard_url(self, path: str, params: Mapping[str, str], limit: int = MAX_URL_LENGTH) -> None:
         if self._url_length(path, params) >= limit:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
-__all__ = ["eq_filter", "in_filter", "in_values_json", "odata_literal"]
+__all__ = ["encode_query", "eq_filter", "in_filter", "in_values_json", "odata_literal"]
 
 
 def odata_literal(value: Any) -> str:
@@ -76,3 +77,14 @@ def in_filter(column: str, encoded_values: Iterable[str]) -> str:
     return (
         f"Microsoft.Dynamics.CRM.In(PropertyName={odata_literal(column)},PropertyValues=[{','.join(encoded_values)}])"
     )
+
+
+def encode_query(params: Mapping[str, str]) -> str:
+    """`$filter=…&$select=…` percent-encoded for a URL: spaces as %20 and `+ & = # % ?` always escaped.
+
+    Same result as httpx's encoding for our parameters, at a fraction of the cost for long filters.
+    """
+    return "&".join(f"{quote(k, safe='$')}={quote(v, safe=_SAFE)}" for k, v in params.items())
+
+
+_SAFE = "'(),:@/$*!~"
