@@ -40,7 +40,7 @@ def test_encode_batch_parts_and_changesets() -> None:
     text = body.decode("utf-8")
     assert text.startswith(f"--{boundary}\r\nContent-Type: application/http\r\n")
     assert text.endswith(f"--{boundary}--\r\n")
-    assert f"GET {ROOT}contacts?%24filter=emailaddress1+eq+%27a%2Bb%40x.com%27 HTTP/1.1\r\n" in text
+    assert f"GET {ROOT}contacts?$filter=emailaddress1%20eq%20'a%2Bb@x.com' HTTP/1.1\r\n" in text
     assert "Content-Type: multipart/mixed; boundary=changeset_" in text
     assert "Content-ID: 1\r\n" in text and "Content-ID: 2\r\n" in text
     assert f"POST {ROOT}tasks HTTP/1.1\r\nContent-Type: application/json; type=entry\r\n\r\n" in text
