@@ -358,3 +358,30 @@ def test_associations_report_missing_records_and_replacements_in_the_ledger(stac
     assert stack.sandbox.store.get("contact", maria)["_parentcustomerid_value"] == SEED_IDS["account:fabrikam"]
     replaced = ledger.get(stack.workspace_id, "association", "associate", f"{maria}>{SEED_IDS['account:contoso']}")
     assert replaced is not None and replaced.status == "skipped" and "replaced" in (replaced.message or "")
+
+
+def test_a_lead_workspace_writes_leads_with_their_parent_account(stack: Any) -> None:
+    from mapping_store import WorkspaceCreate
+
+    workspace, key = get_store(stack.settings).create_workspace(
+        WorkspaceCreate(name="Leads", environment_url=stack.sandbox.url, contact_entity="lead"), "tests"
+    )
+    headers = {"X-API-Key": key}
+    existing = {"externalId": "lena", "email": "LENA@northwind.example", "lastName": "Lead", "title": "Buyer"}
+    new = {"externalId": "nora", "email": "nora@northwind.example", "lastName": "New", "company": "Northwind Traders"}
+    sync = stack.call("POST", "contacts/sync", {"contacts": [existing, new]}, headers=headers).json["results"]
+    assert [r["crmId"] for r in sync] == [SEED_IDS["lead:1"]]
+    ids = {
+        r["externalId"]: r["crmId"]
+        for r in stack.call("POST", "contacts", {"contacts": [existing, new]}, headers=headers).json["results"]
+    }
+    pairs = [{"contactCRMId": ids["nora"], "companyCRMId": SEED_IDS["account:contoso"]}]
+    stack.call("POST", "associations", {"associations": pairs}, headers=headers)
+    stack.drain()
+    leads = {r["leadid"]: r for r in stack.rows("lead")}
+    assert leads[SEED_IDS["lead:1"]]["jobtitle"] == "Buyer"
+    nora = leads[ids["nora"]]
+    assert nora["companyname"] == "Northwind Traders"
+    assert nora["_parentaccountid_value"] == SEED_IDS["account:contoso"]
+    assert not [r for r in stack.rows("contact") if r.get("emailaddress1") == "nora@northwind.example"]
+    assert ledger_for(stack.settings).get(workspace.id, "contact", "create", "nora").status == "created"
