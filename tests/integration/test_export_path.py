@@ -385,3 +385,34 @@ def test_a_lead_workspace_writes_leads_with_their_parent_account(stack: Any) -> 
     assert nora["_parentaccountid_value"] == SEED_IDS["account:contoso"]
     assert not [r for r in stack.rows("contact") if r.get("emailaddress1") == "nora@northwind.example"]
     assert ledger_for(stack.settings).get(workspace.id, "contact", "create", "nora").status == "created"
+
+
+def test_extra_fields_and_employee_count_alias_reach_their_columns(stack: Any) -> None:
+    _set_section(
+        stack,
+        "export",
+        {
+            "contact": {
+                "fields": [
+                    {"source": "lastName", "column": "lastname"},
+                    {"source": "email", "column": "emailaddress1"},
+                    {"source": "seniorityLevel", "column": "jobtitle"},
+                ]
+            },
+            "company": {
+                "fields": [
+                    {"source": "name", "column": "name"},
+                    {"source": "numberOfEmployees", "column": "numberofemployees"},
+                    {"source": "technologiesUsed", "column": "description"},
+                ]
+            },
+        },
+    )
+    contact = {"externalId": "x1", "email": "extra@x.example", "lastName": "Extra", "seniorityLevel": "Director"}
+    company = {"externalId": "k1", "name": "Initech", "employeeCount": "250", "technologiesUsed": "COBOL; TPS"}
+    stack.call("POST", "contacts", {"contacts": [contact]})
+    stack.call("POST", "companies", {"companies": [company]})
+    stack.drain()
+    assert _contact(stack, "extra@x.example")["jobtitle"] == "Director"
+    initech = next(r for r in stack.rows("account") if r.get("name") == "Initech")
+    assert initech["numberofemployees"] == 250 and initech["description"] == "COBOL; TPS"
