@@ -1,0 +1,751 @@
+"""`make demo`: a realistic Genesy session against the whole local stack, then what landed in Dynamics.
+
+Starts `LocalStack` (Azurite, the HTTPS Dataverse sandbox, its identity endpoint, the app on the local
+host behind a real HTTP server), then plays what Genesy does through HTTP with the workspace key:
+health and users, company and contact sync and export (existing records, an ambiguous company, a
+contact with no e-mail, the same person twice in one batch), associations, an update with engagement,
+tasks, activities, and campaign events (opens, clicks, replies) on the `campaign-updates` queue. Queues
+are drained between steps as Service Bus would deliver them. It prints tables of the Dynamics rows and
+the sync-health summary, checks its own results, and exits 0 only when everything it expected happened.
+
+`run_session()` is the scripted session; the integration test runs it on a smaller dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from devstack.dataverse_sandbox import SEED_IDS, Sandbox
+from devstack.demo_data import DemoDataset, build_dataset
+from devstack.local_host import DrainReport, FunctionHost
+from devstack.stack import (
+    DEMO_COMPANY_EXPORT_FIELD,
+    DEMO_CONTACT_EXPORT_FIELD,
+    DEMO_ENGAGEMENT_TEXT,
+    DEMO_GENESY_OWNER_EMAIL,
+    LocalStack,
+)
+from shared.settings import Settings
+
+__all__ = ["Check", "SessionDriver", "SessionResult", "features_of", "main", "run_session"]
+
+CAMPAIGN = "Q3 Outreach · Iberia & Ireland"
+CONTACT_CHUNK = 15
+_LEAD_SOURCE_WEB = 8
+_INDUSTRY_BUSINESS_SERVICES = 6
+_CREATED = (200, 201)  # Genesy documents both for a create
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class SessionDriver:
+    """What the scripted session needs: an HTTP client on the app, a way to deliver queued messages,
+    the sandbox to read Dynamics rows from, and the app's settings (queue names, ledger)."""
+
+    api: httpx.Client
+    drain: Callable[[], DrainReport]
+    sandbox: Sandbox
+    settings: Settings
+    workspace_id: str
+    features: frozenset[str]
+    out: Callable[[str], None] = print
+
+
+@dataclass
+class SessionResult:
+    checks: list[Check] = field(default_factory=list)
+    company_ids: dict[str, str] = field(default_factory=dict)
+    contact_ids: dict[str, str] = field(default_factory=dict)
+    task_ids: list[str] = field(default_factory=list)
+    activity_ids: list[str] = field(default_factory=list)
+    health: dict[str, Any] = field(default_factory=dict)
+    report: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+        self.checks.append(Check(name, bool(ok), detail))
+        return bool(ok)
+
+
+def features_of(host: FunctionHost, settings: Settings) -> frozenset[str]:
+    """Which optional parts of the session this build of the app serves (tasks, activities, campaign queue)."""
+    routes = {(info.route or "").split("/")[0] for info in host.functions.values() if info.route}
+    found: set[str] = {name for name in ("tasks", "activities") if name in routes}
+    if settings.campaign_queue in host.listened_queues:
+        found.add("campaign")
+    return frozenset(found)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def render_table(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    cells = [[("" if v is None else str(v)).replace("\n", " ⏎ ") for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, value in enumerate(row):
+            widths[i] = min(max(widths[i], len(value)), 48)
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            (v if len(v) <= widths[i] else v[: widths[i] - 1] + "…").ljust(widths[i]) for i, v in enumerate(values)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [f"\n{title}", line(list(headers)), "  ".join("─" * w for w in widths)]
+    out.extend(line(row) for row in cells)
+    if not cells:
+        out.append("(none)")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The session
+
+
+class _Http:
+    def __init__(self, driver: SessionDriver, result: SessionResult):
+        self.driver = driver
+        self.result = result
+
+    def call(self, method: str, path: str, body: Any = None, expect: int | tuple[int, ...] = 200) -> Any:
+        response = self.driver.api.request(method, path, json=body)
+        payload: Any = None
+        if response.content:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = response.text
+        allowed = expect if isinstance(expect, tuple) else (expect,)
+        if response.status_code not in allowed:
+            self.result.check(
+                f"{method} /{path} answers {expect}", False, f"got {response.status_code}: {str(payload)[:300]}"
+            )
+            raise _SessionAborted(f"{method} /{path} answered {response.status_code}: {str(payload)[:300]}")
+        return payload
+
+
+class _SessionAborted(Exception):
+    pass
+
+
+def _rows(sandbox: Sandbox, logical_name: str) -> list[dict[str, Any]]:
+    return list(sandbox.store.rows(logical_name))
+
+
+def _drain(driver: SessionDriver, result: SessionResult, step: str) -> None:
+    started = time.monotonic()
+    report = driver.drain()
+    driver.out(f"   … delivered {report.processed} queued message(s) in {time.monotonic() - started:.1f}s")
+    details = "; ".join(f"{f.queue}: {f.error[:200]}" for f in report.failures[:3])
+    result.check(f"{step}: every queued message processed", report.failed == 0 and report.dead_lettered == 0, details)
+
+
+def run_session(driver: SessionDriver, dataset: DemoDataset) -> SessionResult:
+    """Play the Genesy session through HTTP, deliver the queues, check what landed, and build the report."""
+    result = SessionResult()
+    try:
+        _play(driver, dataset, result)
+    except _SessionAborted as exc:
+        result.check("the session ran to the end", False, str(exc))
+    return result
+
+
+def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> None:
+    http = _Http(driver, result)
+    out = driver.out
+    sandbox = driver.sandbox
+    seed_contacts = {str(r["contactid"]) for r in _rows(sandbox, "contact")}
+    seed_accounts = {str(r["accountid"]) for r in _rows(sandbox, "account")}
+
+    # 1. Connection test and owners.
+    out("1. Genesy connects: GET /health, GET /users")
+    result.check("GET /health with the key", http.call("GET", "health").get("status") == "ok")
+    unauth = driver.api.get("health", headers={"X-API-Key": "gdk_wrong_key"})
+    result.check("GET /health with a wrong key answers 401", unauth.status_code == 401, str(unauth.status_code))
+    users = http.call("GET", "users")
+    names = {u["name"]: u["id"] for u in users}
+    result.check(
+        "GET /users lists the enabled Dynamics users only",
+        {"Alice Martin", "Bruno Díaz", "Chloé O'Neil"} <= set(names) and "Dana Gone" not in names,
+        ", ".join(sorted(names)),
+    )
+    alice = names.get("Alice Martin", "")
+    for record in data.contacts:
+        if record["externalId"] in data.owner_id_contacts:
+            record["ownerId"] = alice
+
+    # 2. Companies: sync, then export.
+    out(f"2. Companies: POST /companies/sync and POST /companies ({len(data.companies)} companies)")
+    synced = http.call("POST", "companies/sync", {"companies": data.companies})["results"]
+    synced_ids = {r["externalId"]: r["crmId"] for r in synced}
+    for expected in data.existing_companies:
+        allowed = {SEED_IDS[k] for k in expected.seed_keys}
+        result.check(
+            f"company sync finds {expected.external_id} by {expected.by}",
+            synced_ids.get(expected.external_id) in allowed,
+            str(synced_ids.get(expected.external_id)),
+        )
+    known = {m.external_id for m in data.existing_companies}
+    result.check("company sync returns only existing companies", set(synced_ids) <= known, str(sorted(synced_ids)))
+    exported = http.call("POST", "companies", {"companies": data.companies})["results"]
+    result.company_ids = {r["externalId"]: r["crmId"] for r in exported}
+    result.check(
+        "POST /companies answers every company",
+        [r["externalId"] for r in exported] == [c["externalId"] for c in data.companies],
+    )
+    for expected in data.existing_companies:
+        result.check(
+            f"existing company {expected.external_id} keeps its Dynamics id",
+            result.company_ids.get(expected.external_id) == synced_ids.get(expected.external_id),
+        )
+    _drain(driver, result, "company export")
+
+    # 3. Contacts: sync, export in chunks (≤100 per call; small chunks here to show progress).
+    out(f"3. Contacts: POST /contacts/sync and POST /contacts ({len(data.contacts)} contacts)")
+    synced = http.call("POST", "contacts/sync", {"contacts": data.contacts})["results"]
+    synced_ids = {r["externalId"]: r["crmId"] for r in synced}
+    for expected in data.existing_contacts:
+        result.check(
+            f"contact sync finds {expected.external_id} by {expected.by}",
+            synced_ids.get(expected.external_id) == SEED_IDS[expected.seed_keys[0]],
+            str(synced_ids.get(expected.external_id)),
+        )
+    country_for: dict[str, str] = {}
+    choices: list[str | None] = ["Ireland", None, "France"]
+    for index, start in enumerate(range(0, len(data.contacts), CONTACT_CHUNK)):
+        chunk = data.contacts[start : start + CONTACT_CHUNK]
+        chosen = choices[index % len(choices)]
+        body: dict[str, Any] = {"contacts": chunk}
+        if chosen is not None:
+            body["exportValues"] = {DEMO_CONTACT_EXPORT_FIELD: chosen}
+        answer = http.call("POST", "contacts", body)["results"]
+        for item in answer:
+            result.contact_ids[item["externalId"]] = item["crmId"]
+            country_for[item["externalId"]] = chosen or "Spain"
+        out(f"   … exported {min(start + CONTACT_CHUNK, len(data.contacts))}/{len(data.contacts)} contacts")
+    for expected in data.existing_contacts:
+        result.check(
+            f"existing contact {expected.external_id} keeps its Dynamics id",
+            result.contact_ids.get(expected.external_id) == SEED_IDS[expected.seed_keys[0]],
+        )
+    first, second = data.duplicate_pair
+    result.check(
+        "the same person twice in one batch gets one Dynamics id",
+        result.contact_ids.get(first) is not None and result.contact_ids.get(first) == result.contact_ids.get(second),
+    )
+
+    # 4. Associations.
+    pairs = [
+        {"contactCRMId": result.contact_ids[c], "companyCRMId": result.company_ids[k]}
+        for c, k in data.company_of.items()
+        if c in result.contact_ids and k in result.company_ids
+    ]
+    out(f"4. POST /associations ({len(pairs)} contact → company links)")
+    linked = http.call("POST", "associations", {"associations": pairs})
+    result.check("POST /associations succeeds", linked.get("success") is True, str(linked)[:200])
+    _drain(driver, result, "contact export and associations")
+
+    # 5. What landed.
+    accounts = {str(r["accountid"]): r for r in _rows(sandbox, "account")}
+    contacts = {str(r["contactid"]): r for r in _rows(sandbox, "contact")}
+    for external_id, crm_id in result.company_ids.items():
+        row = accounts.get(crm_id)
+        company = data.company(external_id)
+        if crm_id in seed_accounts:
+            continue
+        result.check(f"company {external_id} was created", row is not None and row.get("name") == company["name"])
+        if row is not None:
+            result.check(
+                f"company {external_id}: export field {DEMO_COMPANY_EXPORT_FIELD} took its default",
+                row.get("industrycode") == _INDUSTRY_BUSINESS_SERVICES,
+                str(row.get("industrycode")),
+            )
+    new_contact_ids = set(result.contact_ids.values()) - seed_contacts
+    created = [contacts[i] for i in new_contact_ids if i in contacts]
+    result.check(
+        "every new contact is in Dynamics exactly once",
+        len(created) == len(new_contact_ids) and len(contacts) == len(seed_contacts) + len(new_contact_ids),
+        f"{len(created)} of {len(new_contact_ids)} new ids; {len(contacts)} rows",
+    )
+    owner_of = {str(u["systemuserid"]): str(u["fullname"]) for u in _rows(sandbox, "systemuser")}
+    for external_id, crm_id in result.contact_ids.items():
+        row = contacts.get(crm_id)
+        if row is None or crm_id in seed_contacts:
+            continue
+        record = data.contact(external_id)
+        expected_owner = (
+            "Alice Martin"
+            if external_id in data.owner_id_contacts
+            else "Bruno Díaz"
+            if external_id in data.owner_email_contacts
+            else "Chloé O'Neil"
+        )
+        if external_id == data.duplicate_pair[1]:
+            continue  # merged into its twin: the first copy's owner stands
+        result.check(
+            f"contact {external_id} owned by {expected_owner}",
+            owner_of.get(str(row.get("_ownerid_value"))) == expected_owner,
+            owner_of.get(str(row.get("_ownerid_value")), str(row.get("_ownerid_value"))),
+        )
+        company_id = result.company_ids.get(data.company_of.get(external_id, ""))
+        if company_id:
+            result.check(
+                f"contact {external_id} has its company as parent account",
+                row.get("_parentcustomerid_value") == company_id,
+            )
+        result.check(
+            f"contact {external_id}: fixed lead source and chosen {DEMO_CONTACT_EXPORT_FIELD}",
+            row.get("leadsourcecode") == _LEAD_SOURCE_WEB and row.get("address1_country") == country_for[external_id],
+            f"{row.get('leadsourcecode')} / {row.get('address1_country')}",
+        )
+        if not record.get("email"):
+            result.check(f"contact {external_id} with no e-mail was created", row.get("emailaddress1") is None)
+
+    # 6. Update with engagement (campaigns set) and a title change.
+    engaged = [e for e in data.engaged_contacts if e in result.contact_ids]
+    updates = [
+        {"crmId": result.contact_ids[e], "campaigns": CAMPAIGN, **({"title": "Chief Growth Officer"} if i == 0 else {})}
+        for i, e in enumerate(engaged)
+    ]
+    out(f"5. PUT /contacts: {len(updates)} contacts took part in “{CAMPAIGN}”")
+    put = http.call("PUT", "contacts", {"contacts": updates})["results"]
+    result.check("PUT /contacts accepted every update", all(r.get("success") for r in put), str(put)[:200])
+    _drain(driver, result, "update with engagement")
+    contacts = {str(r["contactid"]): r for r in _rows(sandbox, "contact")}
+    engaged_ids = {result.contact_ids[e] for e in engaged}
+    for external_id in engaged:
+        row = contacts.get(result.contact_ids[external_id], {})
+        result.check(
+            f"engaged contact {external_id} got the engagement field",
+            row.get("description") == DEMO_ENGAGEMENT_TEXT,
+            str(row.get("description")),
+        )
+    untouched = [i for i in new_contact_ids - engaged_ids if i in contacts]
+    result.check(
+        "contacts outside the campaign keep no engagement field",
+        all(contacts[i].get("description") != DEMO_ENGAGEMENT_TEXT for i in untouched),
+    )
+    if engaged:
+        result.check(
+            "the update changed the job title",
+            contacts.get(result.contact_ids[engaged[0]], {}).get("jobtitle") == "Chief Growth Officer",
+        )
+    batch = http.call("POST", "contacts/batch", {"ids": [result.contact_ids[e] for e in engaged[:3]] + ["unknown"]})
+    result.check("POST /contacts/batch reads back the known ids", len(batch["results"]) == min(3, len(engaged)))
+
+    if "tasks" in driver.features:
+        _tasks(driver, data, result, http, alice)
+    else:
+        out("6. Tasks: not served by this build of the app — skipped")
+    if "activities" in driver.features:
+        _activities(driver, data, result, http, alice)
+    else:
+        out("7. Activities: not served by this build of the app — skipped")
+    if "campaign" in driver.features:
+        _campaign_events(driver, data, result)
+    else:
+        out("8. Campaign updates: no function listens on the campaign-updates queue in this build — skipped")
+
+    _report(driver, data, result, seed_accounts, seed_contacts)
+
+
+def _tasks(driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http, owner_id: str) -> None:
+    driver.out("6. Tasks: POST /tasks (3), PATCH /tasks/{id} (complete one), POST /tasks/batch")
+    due = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
+    targets = [e for e in data.engaged_contacts if e in result.contact_ids][:3]
+    kinds = ["call", "email", "meeting"]
+    for i, external_id in enumerate(targets):
+        body = {
+            "subject": f"Follow up with {data.contact(external_id).get('firstName')} ({kinds[i % 3]})",
+            "description": "Step 3 of the sequence: discuss the pricing proposal",
+            "type": kinds[i % 3],
+            "ownerId": owner_id,
+            "dueDate": (due + timedelta(days=i)).isoformat().replace("+00:00", "Z"),
+            "contactId": result.contact_ids[external_id],
+        }
+        company = data.company_of.get(external_id)
+        if company in result.company_ids:
+            body["companyId"] = result.company_ids[company]
+        task = http.call("POST", "tasks", body, expect=_CREATED)
+        result.check(f"task for {external_id} has an id", bool(task.get("id")), str(task)[:200])
+        result.check(f"task for {external_id} starts open", task.get("completed") is False)
+        result.task_ids.append(str(task.get("id")))
+    _drain(driver, result, "tasks")
+    if not result.task_ids:
+        return
+    done = http.call("PATCH", f"tasks/{result.task_ids[0]}", {"completed": True})
+    result.check("PATCH /tasks/{id} completes the task", done.get("completed") is True, str(done)[:200])
+    fetched = http.call("GET", f"tasks/{result.task_ids[0]}")
+    result.check(
+        "GET /tasks/{id} shows it completed", fetched.get("completed") is True and bool(fetched.get("completedAt"))
+    )
+    listed = http.call("POST", "tasks/batch", {"ids": [*result.task_ids, str(uuid.uuid4())]})
+    listed = listed if isinstance(listed, list) else listed.get("results", [])
+    state = {t["id"]: t.get("completed") for t in listed}
+    result.check(
+        "POST /tasks/batch returns the tasks (unknown ids omitted) with their state",
+        len(listed) == len(result.task_ids)
+        and state.get(result.task_ids[0]) is True
+        and all(state.get(t) is False for t in result.task_ids[1:]),
+        str(state),
+    )
+    missing = driver.api.get(f"tasks/{uuid.uuid4()}")
+    result.check("GET /tasks/{unknown} answers 404", missing.status_code == 404, str(missing.status_code))
+
+
+def _activities(driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http, owner_id: str) -> None:
+    driver.out("7. Activities: POST /activities (e-mail, LinkedIn, a reply, and one sent twice)")
+    targets = [e for e in data.engaged_contacts if e in result.contact_ids]
+    if not targets:
+        return
+    who = targets[0]
+    person = data.contact(who)
+    crm_id = result.contact_ids[who]
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def stamp(minutes: int) -> str:
+        return (now - timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+    activities = [
+        {
+            "type": "EMAIL",
+            "direction": "OUTBOUND",
+            "subject": "[1/3] [FROM Genesy Demo] Alice Martin",
+            "body": f"<p>Hola {person.get('firstName')}, ¿hablamos el jueves?</p>",
+            "ownerId": owner_id,
+            "occurredAt": stamp(90),
+            "contactId": crm_id,
+            "metadata": {
+                "messageId": "demo-email-1",
+                "campaignName": CAMPAIGN,
+                "sequenceIndex": 1,
+                "sequenceMessageCount": 3,
+            },
+        },
+        {
+            "type": "LINKEDIN",
+            "direction": "OUTBOUND",
+            "subject": "[2/3] [FROM Genesy Demo] Alice Martin",
+            "body": "Thanks for connecting — a quick question about your team's roadmap.",
+            "ownerId": owner_id,
+            "occurredAt": stamp(60),
+            "contactId": crm_id,
+            "metadata": {
+                "messageId": "demo-li-1",
+                "campaignName": CAMPAIGN,
+                "sequenceIndex": 2,
+                "sequenceMessageCount": 3,
+            },
+        },
+        {
+            "type": "EMAIL",
+            "direction": "INBOUND",
+            "subject": f"[{person.get('company')}] {person.get('firstName')} {person.get('lastName')}",
+            "body": "<div>¡Gracias! Thursday works for me.</div>",
+            "occurredAt": stamp(30),
+            "contactId": crm_id,
+            "metadata": {
+                "messageId": "demo-email-reply-1",
+                "campaignName": CAMPAIGN,
+                "sequenceIndex": 1,
+                "sequenceMessageCount": 3,
+            },
+        },
+    ]
+    ids: list[str] = []
+    for activity in activities:
+        answer = http.call("POST", "activities", activity, expect=_CREATED)
+        result.check(f"activity {activity['type']} {activity['direction']} has an id", bool(answer.get("id")))
+        ids.append(str(answer.get("id")))
+    again = http.call("POST", "activities", activities[1], expect=_CREATED)
+    result.check(
+        "the same activity sent twice gets the same id", again.get("id") == ids[1], f"{again.get('id')} vs {ids[1]}"
+    )
+    result.check("three distinct activities", len(set(ids)) == 3)
+    result.activity_ids = ids
+    _drain(driver, result, "activities")
+
+
+def _campaign_events(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> None:
+    from shared.campaign import CampaignEvent
+    from shared.campaign_service import campaign_message
+    from shared.queue import OutgoingMessage, get_sender
+
+    engaged = [e for e in data.engaged_contacts if e in result.contact_ids]
+    driver.out(f"8. Campaign updates: sequence, steps, opens, clicks, replies for {len(engaged)} contacts")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    messages: list[OutgoingMessage] = []
+
+    def event(contact: str, kind: str, hours: int, step: int | None = None, **detail: Any) -> None:
+        body: dict[str, Any] = {
+            "version": 1,
+            "workspace_id": driver.workspace_id,
+            "contact_id": result.contact_ids[contact],
+            "campaign": CAMPAIGN,
+            "event": kind,
+            "occurred_at": (start + timedelta(hours=hours)).isoformat().replace("+00:00", "Z"),
+            "event_id": f"demo:{contact}:{kind}:{hours}",
+            "detail": detail,
+        }
+        if step is not None:
+            body["step"] = step
+        if kind == "sequence":
+            body["step_count"] = 3
+        messages.append(campaign_message(CampaignEvent.model_validate(body)))
+
+    for i, contact in enumerate(engaged):
+        event(contact, "sequence", 0)
+        event(contact, "step", 1, step=1)
+        event(contact, "sent", 1, step=1, channel="EMAIL")
+        event(contact, "step", 24, step=2)
+        event(contact, "step", 2, step=1)  # late: must not roll the step back
+        if i % 2 == 0:
+            event(contact, "open", 3, url=None)
+            event(contact, "open", 26)
+            event(contact, "click", 27, url="https://genesy.example/pricing")
+        if i == 0:
+            event(contact, "reply", 30, channel="EMAIL")
+    # A publisher retry of an open (same event id, new message id past duplicate detection) counts once.
+    if engaged:
+        duplicate = next(m for m in messages if m.body["event"] == "open")
+        messages.append(OutgoingMessage(dict(duplicate.body), duplicate.session_id, str(uuid.uuid4())))
+    get_sender(driver.settings).send(driver.settings.campaign_queue, messages)
+    driver.out(f"   … sent {len(messages)} messages to {driver.settings.campaign_queue}")
+    _drain(driver, result, "campaign updates")
+    contacts = {str(r["contactid"]): r for r in _rows(driver.sandbox, "contact")}
+    for i, contact in enumerate(engaged):
+        row = contacts.get(result.contact_ids[contact], {})
+        opens = "2" if i % 2 == 0 else "0"
+        result.check(
+            f"{contact}: campaign opens counted once per event",
+            str(row.get("gd_campaign_opens")) == opens,
+            str(row.get("gd_campaign_opens")),
+        )
+        status = str(row.get("gd_campaign_status") or "")
+        if i == 0:
+            result.check(f"{contact}: engagement status shows the reply", status == "Replied", status)
+        else:
+            result.check(f"{contact}: engagement status is step 2 of 3 (no roll-back)", status == "Step 2 of 3", status)
+    if engaged:
+        reply = str(contacts.get(result.contact_ids[engaged[0]], {}).get("gd_campaign_reply_analysis") or "")
+        result.check("the reply is in the reply analysis", bool(reply), reply)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Report
+
+
+def _report(
+    driver: SessionDriver, data: DemoDataset, result: SessionResult, seed_accounts: set[str], seed_contacts: set[str]
+) -> None:
+    from shared.ledger import Ledger
+
+    sandbox = driver.sandbox
+    users = {str(u["systemuserid"]): str(u["fullname"]) for u in _rows(sandbox, "systemuser")}
+    accounts = {str(r["accountid"]): r for r in _rows(sandbox, "account")}
+    contacts = {str(r["contactid"]): r for r in _rows(sandbox, "contact")}
+    updated = {result.contact_ids[e] for e in data.engaged_contacts if e in result.contact_ids}
+    by_company = {m.external_id: m for m in data.existing_companies}
+    by_contact = {m.external_id: m for m in data.existing_contacts}
+
+    company_rows = []
+    for external_id, crm_id in result.company_ids.items():
+        row = accounts.get(crm_id, {})
+        outcome = f"matched ({by_company[external_id].by})" if crm_id in seed_accounts else "created"
+        company_rows.append(
+            [
+                data.company(external_id)["name"],
+                row.get("name"),
+                outcome,
+                users.get(str(row.get("_ownerid_value"))),
+                row.get("websiteurl"),
+                row.get("industrycode"),
+            ]
+        )
+    result.report.append(
+        render_table(
+            "Companies in Dynamics",
+            ["Genesy name", "Dynamics name", "Result", "Owner", "Website", "Industry"],
+            company_rows,
+        )
+    )
+    contact_rows = []
+    shown: set[str] = set()
+    for external_id, crm_id in result.contact_ids.items():
+        row = contacts.get(crm_id, {})
+        if crm_id in seed_contacts:
+            outcome = f"matched ({by_contact[external_id].by})" if external_id in by_contact else "matched"
+        elif crm_id in shown:
+            outcome = "merged (same person in the batch)"
+        else:
+            outcome = "created"
+        if crm_id in updated and crm_id not in shown:
+            outcome += " + updated"
+        shown.add(crm_id)
+        parent = accounts.get(str(row.get("_parentcustomerid_value")), {}).get("name")
+        contact_rows.append(
+            [
+                f"{row.get('firstname') or ''} {row.get('lastname') or ''}".strip(),
+                row.get("emailaddress1") or "—",
+                outcome,
+                users.get(str(row.get("_ownerid_value"))),
+                parent,
+                row.get("jobtitle"),
+                row.get("address1_country"),
+            ]
+        )
+    result.report.append(
+        render_table(
+            "Contacts in Dynamics",
+            ["Name", "E-mail", "Result", "Owner", "Parent account", "Title", "Country"],
+            contact_rows,
+        )
+    )
+    if "campaign" in driver.features:
+        campaign_rows = []
+        for external_id in data.engaged_contacts:
+            row = contacts.get(result.contact_ids.get(external_id, ""), {})
+            campaign_rows.append(
+                [
+                    f"{row.get('firstname')} {row.get('lastname')}",
+                    row.get("gd_campaign_sequence"),
+                    row.get("gd_campaign_status"),
+                    row.get("gd_campaign_opens"),
+                    row.get("gd_campaign_clicks"),
+                    row.get("gd_campaign_reply_analysis"),
+                ]
+            )
+        result.report.append(
+            render_table(
+                "Campaign values (contact columns)",
+                ["Contact", "Sequence", "Status", "Opens", "Clicks", "Replies"],
+                campaign_rows,
+            )
+        )
+    if result.task_ids:
+        tasks = {str(r.get("activityid")): r for r in _rows(sandbox, "task")}
+        result.report.append(
+            render_table(
+                "Tasks",
+                ["Subject", "Due", "State", "Owner"],
+                [
+                    [
+                        t.get("subject"),
+                        t.get("scheduledend"),
+                        "completed" if t.get("statecode") == 1 else "open",
+                        users.get(str(t.get("_ownerid_value"))),
+                    ]
+                    for t in (tasks.get(i, {}) for i in result.task_ids)
+                ],
+            )
+        )
+    if result.activity_ids:
+        logged = {str(r.get("activityid")): ("e-mail", r) for r in _rows(sandbox, "email")}
+        logged.update({str(r.get("activityid")): ("task", r) for r in _rows(sandbox, "task")})
+        activity_rows = []
+        for activity_id in result.activity_ids:
+            table, row = logged.get(activity_id, ("missing", {}))
+            activity_rows.append([table, row.get("subject"), row.get("actualend") or row.get("createdon")])
+        result.report.append(
+            render_table("Activities (Dynamics timeline)", ["Logged as", "Subject", "When"], activity_rows)
+        )
+        result.check("every activity is in Dynamics", all(r[0] != "missing" for r in activity_rows))
+    health = Ledger(driver.settings).summary(driver.workspace_id)
+    result.health = health
+    count_rows = [
+        [kind, status, n]
+        for kind, statuses in sorted(health["counts"].items())
+        for status, n in sorted(statuses.items())
+    ]
+    result.report.append(render_table("Sync health (ledger)", ["Kind", "Status", "Records"], count_rows))
+    attention = [
+        [a["kind"], a["key"], a["status"], a.get("code"), (a.get("message") or "")[:60]] for a in health["attention"]
+    ]
+    result.report.append(render_table("Needs attention", ["Kind", "Key", "Status", "Code", "Reason"], attention))
+    failed = sum(statuses.get("failed", 0) for statuses in health["counts"].values())
+    result.check("the ledger shows no failed record", failed == 0, str(health["attention"][:3]))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Play a Genesy session against the local stack.")
+    parser.add_argument("--companies", type=int, default=14)
+    parser.add_argument("--contacts", type=int, default=40)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="Dataverse sandbox latency per request")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = time.monotonic()
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    say("genesy-dynamics demo — a Genesy session against the local stack (Ctrl-C stops it)")
+    try:
+        from devstack.dataverse_sandbox import SandboxConfig
+
+        with LocalStack(
+            sandbox_config=SandboxConfig(latency_ms=args.latency_ms), progress=lambda s: say(f"·  {s}")
+        ) as stack:
+            base_url = stack.serve_http(0)
+            say(f"·  app listening on {base_url} (workspace {stack.workspace.name!r})\n")
+            dataset = build_dataset(args.companies, args.contacts, owner_email=DEMO_GENESY_OWNER_EMAIL)
+            with httpx.Client(base_url=base_url, headers=stack.api_headers, timeout=60.0) as api:
+                driver = SessionDriver(
+                    api=api,
+                    drain=stack.host.drain,
+                    sandbox=stack.sandbox,
+                    settings=stack.settings,
+                    workspace_id=stack.workspace.id,
+                    features=features_of(stack.host, stack.settings),
+                    out=say,
+                )
+                result = run_session(driver, dataset)
+            for block in result.report:
+                say(block)
+    except KeyboardInterrupt:
+        say("\ninterrupted — the stack was stopped")
+        return 130
+    except Exception as exc:
+        say(f"\nthe demo could not run: {type(exc).__name__}: {exc}")
+        return 2
+    passed = sum(c.ok for c in result.checks)
+    say(f"\n{passed}/{len(result.checks)} checks passed in {time.monotonic() - started:.1f}s")
+    if not result.ok:
+        say("These did not happen as expected:")
+        for check in result.failures:
+            say(f"  ✗ {check.name}" + (f" — {check.detail}" if check.detail else ""))
+        return 1
+    say("Everything the demo expected landed in Dynamics. The stack is stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
