@@ -65,7 +65,7 @@ def run_queries(
     """Planned queries in one `$batch` of GETs (one request for up to 1000 queries)."""
     if not queries:
         return []
-    return client.query_many([(q.entity_set, q.filter, list(q.select)) for q in queries], budget=budget)
+    return client.query_many([(q.entity_set, q.filter, list(q.select), q.expand) for q in queries], budget=budget)
 
 
 def find_matches(

@@ -42,7 +42,7 @@ _ANCHOR_PREFERENCE = {
     Normaliser.EXACT: 4,
     Normaliser.NAME: 5,
 }
-_LOOKUP_SETS = {"account": "accounts", "contact": "contacts", "lead": "leads"}
+_LOOKUP_SUFFIXES = ("account", "contact", "lead")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ class CandidateQuery:
     entity_set: str
     filter: str
     select: tuple[str, ...]
-    purpose: str  # "candidates" or "lookup:<column>"
+    purpose: str  # "candidates" or "current"
+    expand: str | None = None  # lookups read with the row, e.g. `parentcustomerid_account($select=name)`
 
 
 @dataclass
@@ -103,18 +104,11 @@ def _lookup_parts(column: str) -> tuple[str, str] | None:
 def _lookup_value_column(nav: str) -> str:
     """`parentcustomerid_account` → `_parentcustomerid_value`; `parentaccountid` → `_parentaccountid_value`."""
     base = nav
-    for suffix in _LOOKUP_SETS:
+    for suffix in _LOOKUP_SUFFIXES:
         if nav.endswith("_" + suffix):
             base = nav[: -len(suffix) - 1]
             break
     return f"_{base}_value"
-
-
-def _lookup_entity_set(nav: str) -> str:
-    for suffix, entity_set in _LOOKUP_SETS.items():
-        if nav.endswith("_" + suffix) or nav == f"parent{suffix}id":
-            return entity_set
-    return "accounts"
 
 
 def _is_company_name(target: MatchTarget, condition: MatchCondition) -> bool:
@@ -165,7 +159,7 @@ def _server_terms(target: MatchTarget, condition: MatchCondition, raw: Any) -> t
     kind = condition.normaliser
     normalised = _norm(target, condition, raw)
     if kind is Normaliser.LINKEDIN:
-        return "contains", [normalised]
+        return "in", _linkedin_variants(normalised, text)
     if kind is Normaliser.DOMAIN:
         return "contains", [normalised + "." if target.any_domain_extension else normalised]
     if kind is Normaliser.NAME and _is_company_name(target, condition):
@@ -181,6 +175,22 @@ def _server_terms(target: MatchTarget, condition: MatchCondition, raw: Any) -> t
     if kind is Normaliser.EMAIL:
         return "in", [normalised]
     return "in", sorted({text, normalised})
+
+
+def _linkedin_variants(normalised: str, raw: str) -> list[str]:
+    """The usual ways a profile URL is stored, for an exact (index-friendly) `In()` instead of `contains()`.
+
+    Dynamics compares case-insensitively, so case needs no variants. A URL stored with a country
+    subdomain or a query string is not among them; see docs/mappings.md.
+    """
+    if "/" not in normalised:
+        return [raw]
+    variants = {raw}
+    for scheme in ("https://", "http://", ""):
+        for host in ("www.linkedin.com", "linkedin.com"):
+            for slash in ("", "/"):
+                variants.add(f"{scheme}{host}/{normalised}{slash}")
+    return sorted(variants)
 
 
 def _chunks(terms: Sequence[str], render: Callable[[list[str]], str]) -> Iterable[str]:
@@ -216,11 +226,24 @@ def _select_columns(target: MatchTarget) -> tuple[str, ...]:
     return tuple(columns)
 
 
+def _expand_clause(target: MatchTarget) -> str | None:
+    """`$expand` for the lookup paths the rules compare, so the related name comes with each row."""
+    attributes: dict[str, dict[str, None]] = {}
+    for rule in target.rules:
+        for condition in rule.all_of:
+            parts = _lookup_parts(condition.column)
+            if parts:
+                attributes.setdefault(parts[0], {})[parts[1]] = None
+    if not attributes:
+        return None
+    return ",".join(f"{nav}($select={','.join(attrs)})" for nav, attrs in sorted(attributes.items()))
+
+
 def plan_candidate_queries(target: MatchTarget, records: Sequence[Mapping[str, Any]]) -> list[CandidateQuery]:
     """The `$filter`s that together return every row that could match any of `records`."""
     select = _select_columns(target)
+    expand = _expand_clause(target)
     queries: list[CandidateQuery] = []
-    lookups: dict[tuple[str, str], set[str]] = {}
     for rule in target.rules:
         anchor = _anchor(rule)
         mode = ""
@@ -231,25 +254,11 @@ def plan_candidate_queries(target: MatchTarget, records: Sequence[Mapping[str, A
             mode, found = _server_terms(target, anchor, record.get(anchor.field))
             for term in found:
                 terms[term] = None
-            for condition in rule.all_of:
-                parts = _lookup_parts(condition.column)
-                if parts:
-                    _, more = _server_terms(target, condition, record.get(condition.field))
-                    lookups.setdefault(parts, set()).update(more)
         if not terms:
             continue
         render = _renderer(anchor.column, mode)
         queries.extend(
-            CandidateQuery(target.entity_set, f, select, "candidates") for f in _chunks(sorted(terms), render)
-        )
-    for (nav, attribute), fragments in sorted(lookups.items()):
-        entity_set = _lookup_entity_set(nav)
-        primary = entity_set[:-1] + "id"
-
-        render_lookup = _renderer(attribute, "startswith")
-        queries.extend(
-            CandidateQuery(entity_set, f, (primary, attribute), f"lookup:{nav}/{attribute}")
-            for f in _chunks(sorted(fragments), render_lookup)
+            CandidateQuery(target.entity_set, f, select, "candidates", expand) for f in _chunks(sorted(terms), render)
         )
     return queries
 
@@ -264,30 +273,12 @@ def plan_id_queries(
     return [CandidateQuery(entity_set, f, columns, purpose) for f in _chunks(wanted, render)]
 
 
-def _lookup_names(
-    queries: Sequence[CandidateQuery], results: Sequence[Sequence[Mapping[str, Any]]]
-) -> dict[str, dict[str, Any]]:
-    """`nav/attribute` → {row id → attribute value} from the lookup queries' rows."""
-    names: dict[str, dict[str, Any]] = {}
-    for query, rows in zip(queries, results, strict=True):
-        if not query.purpose.startswith("lookup:"):
-            continue
-        path = query.purpose[len("lookup:") :]
-        primary, attribute = query.select
-        bucket = names.setdefault(path, {})
-        for row in rows:
-            bucket[str(row.get(primary, "")).lower()] = row.get(attribute)
-    return names
-
-
-def _row_value(row: Mapping[str, Any], condition: MatchCondition, names: Mapping[str, Mapping[str, Any]]) -> Any:
+def _row_value(row: Mapping[str, Any], condition: MatchCondition) -> Any:
     parts = _lookup_parts(condition.column)
     if not parts:
         return row.get(condition.column)
-    target_id = row.get(_lookup_value_column(parts[0]))
-    if not target_id:
-        return None
-    return names.get(condition.column, {}).get(str(target_id).lower())
+    related = row.get(parts[0])
+    return related.get(parts[1]) if isinstance(related, Mapping) else None
 
 
 def _best(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
@@ -305,7 +296,6 @@ def match_records(
     results: Sequence[Sequence[Mapping[str, Any]]],
 ) -> dict[str, Match]:
     """externalId → the Dynamics row it matches, for the records that match anything."""
-    names = _lookup_names(queries, results)
     rows: dict[str, dict[str, Any]] = {}
     for query, found in zip(queries, results, strict=True):
         if query.purpose == "candidates":
@@ -316,7 +306,7 @@ def match_records(
     for rule in target.rules:
         index: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for row in rows.values():
-            key = tuple(_norm(target, c, _row_value(row, c, names)) for c in rule.all_of)
+            key = tuple(_norm(target, c, _row_value(row, c)) for c in rule.all_of)
             if all(key):
                 index.setdefault(key, []).append(row)
         indexes.append(index)

@@ -291,10 +291,11 @@ class DataverseClient:
         top: int | None = None,
         page_size: int | None = None,
         formatted_values: bool = False,
+        expand: str | None = None,
         budget: Budget | None = None,
     ) -> list[dict[str, Any]]:
         """All rows matching `filter`, following `@odata.nextLink` page by page."""
-        params = _query_params(filter, select, orderby, top)
+        params = _query_params(filter, select, orderby, top, expand)
         self._guard_url(entity_set, params)
         headers = _prefer(page_size=page_size, formatted_values=formatted_values)
         return self._pages(entity_set, params, headers, self._pipeline.budget(budget))
@@ -344,7 +345,7 @@ class DataverseClient:
 
     def query_many(
         self,
-        queries: Sequence[tuple[str, str | None, Select]],
+        queries: Sequence[tuple[str, str | None, Select] | tuple[str, str | None, Select, str | None]],
         *,
         budget: Budget | None = None,
     ) -> list[list[dict[str, Any]]]:
@@ -356,12 +357,13 @@ class DataverseClient:
         budget = self._pipeline.budget(budget)
         if not queries:
             return []
-        if len(queries) == 1:
-            entity_set, condition, select = queries[0]
-            return [self.query(entity_set, filter=condition, select=select, budget=budget)]
+        full = [(q[0], q[1], q[2], q[3] if len(q) > 3 else None) for q in queries]
+        if len(full) == 1:
+            entity_set, condition, select, expand = full[0]
+            return [self.query(entity_set, filter=condition, select=select, expand=expand, budget=budget)]
         requests: list[BatchRequest] = []
-        for entity_set, condition, select in queries:
-            params = _query_params(condition, select)
+        for entity_set, condition, select, expand in full:
+            params = _query_params(condition, select, expand=expand)
             self._guard_url(entity_set, params, MAX_BATCH_URL_LENGTH)
             requests.append(BatchRequest("GET", entity_set, params=params))
 
@@ -381,8 +383,8 @@ class DataverseClient:
                         rows.extend(self._pages(self._same_origin(str(next_link)), None, {}, budget))
                     out.append(rows)
                 elif error.retryable:
-                    entity_set, condition, select = queries[start + offset]
-                    out.append(self.query(entity_set, filter=condition, select=select, budget=budget))
+                    entity_set, condition, select, expand = full[start + offset]
+                    out.append(self.query(entity_set, filter=condition, select=select, expand=expand, budget=budget))
                 else:
                     raise error
             return out

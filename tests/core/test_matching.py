@@ -26,11 +26,12 @@ def test_email_rule_matches_case_insensitively_and_queries_with_in() -> None:
     assert matches["l1"].crm_id == "a" and matches["l1"].rule_index == 0
 
 
-def test_linkedin_rule_uses_contains_and_normalises_both_sides() -> None:
+def test_linkedin_rule_queries_exact_url_variants_and_normalises_both_sides() -> None:
     records = [{"externalId": "l1", "linkedinUrl": "https://www.linkedin.com/in/JaneRoe/"}]
     rows = [_row("B", gd_linkedinurl="linkedin.com/in/janeroe"), _row("C", gd_linkedinurl="linkedin.com/in/janeroe2")]
     queries, matches = _run(CONTACTS, records, {"contacts": rows})
-    assert any("contains(gd_linkedinurl,'in/janeroe')" in q.filter for q in queries)
+    linkedin_query = next(q.filter for q in queries if "gd_linkedinurl" in q.filter)
+    assert '"https://www.linkedin.com/in/janeroe/"' in linkedin_query and "contains" not in linkedin_query
     assert matches["l1"].crm_id == "b"
     assert matches["l1"].ambiguous_ids == []
 
@@ -39,16 +40,17 @@ def test_name_and_company_through_the_parent_account() -> None:
     records = [{"externalId": "l1", "firstName": "Seán", "lastName": "O'Brien", "company": "Acme Inc."}]
     rows = {
         "contacts": [
-            _row("D", firstname="Sean", lastname="O'Brien", _parentcustomerid_value="ACC1"),
-            _row("E", firstname="Sean", lastname="O'Brien", _parentcustomerid_value="ACC2"),
+            _row("D", firstname="Sean", lastname="O'Brien", parentcustomerid_account={"name": "ACME"}),
+            _row("E", firstname="Sean", lastname="O'Brien", parentcustomerid_account={"name": "Other Ltd"}),
+            _row("F", firstname="Sean", lastname="O'Brien", parentcustomerid_account=None),
         ],
-        "accounts": [{"accountid": "acc1", "name": "ACME"}, {"accountid": "acc2", "name": "Other Ltd"}],
     }
     queries, matches = _run(CONTACTS, records, rows)
     contact_query = next(q for q in queries if q.entity_set == "contacts")
+    assert contact_query.expand == "parentcustomerid_account($select=name)"
     assert contact_query.filter.startswith("Microsoft.Dynamics.CRM.In(PropertyName='lastname'")
     assert '"O\'Brien"' in contact_query.filter
-    assert any(q.purpose == "lookup:parentcustomerid_account/name" for q in queries)
+    assert {q.entity_set for q in queries} == {"contacts"}  # no separate query for account names
     assert matches["l1"].crm_id == "d"
 
 
@@ -114,7 +116,7 @@ def test_adversarial_literals_are_escaped_in_filters() -> None:
     ]
     queries = plan_candidate_queries(CONTACTS, records)
     joined = " ".join(q.filter for q in queries)
-    assert "'in/a''b&c'" in joined
+    assert '"https://linkedin.com/in/a\'b&c"' in joined
     assert '"o\'brien@x.com"' in joined
 
 
