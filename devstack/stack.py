@@ -26,6 +26,7 @@ from typing import Any
 from devstack.azurite import Azurite, start_azurite
 from devstack.dataverse_sandbox import Sandbox, SandboxConfig, start_sandbox
 from devstack.local_host import FunctionHost
+from devstack.sandbox_process import SandboxProcess
 from shared.settings import Settings
 
 __all__ = [
@@ -215,8 +216,11 @@ class LocalStack:
         demo_mappings: bool = True,
         table_prefix: str = "demo",
         progress: Callable[[str], None] | None = None,
+        external_sandbox: SandboxProcess | None = None,
     ) -> None:
         self._sandbox_config = sandbox_config
+        # A sandbox running elsewhere (a benchmark's child process): used instead of an in-process one.
+        self._external = external_sandbox
         self._extra_env = dict(extra_env or {})
         self._workspace_name = workspace_name
         self._demo_mappings = demo_mappings
@@ -313,16 +317,19 @@ class LocalStack:
         self._azurite = start_azurite()
         self._exit.callback(self._azurite.stop)
 
-        self._progress("starting the Dataverse sandbox (HTTPS) and its identity endpoint")
-        self._sandbox = start_sandbox(self._sandbox_config or SandboxConfig())
-        self._exit.callback(self._sandbox.stop)
+        if self._external is None:
+            self._progress("starting the Dataverse sandbox (HTTPS) and its identity endpoint")
+            self._sandbox = start_sandbox(self._sandbox_config or SandboxConfig())
+            self._exit.callback(self._sandbox.stop)
+        dataverse_url = self._external.url if self._external else self.sandbox.url
+        dataverse_env = self._external.env() if self._external else self.sandbox.env()
 
         env = {
             "TABLES_CONNECTION_STRING": self._azurite.connection_string,
             "TABLE_PREFIX": self._table_prefix,
             "QUEUE_BACKEND": "inprocess",
             "API_KEY_HASH_SECRET": secrets.token_urlsafe(32),
-            **self._sandbox.env(),
+            **dataverse_env,
             **self._extra_env,
         }
         self._exit.enter_context(_environment(env))
@@ -340,11 +347,11 @@ class LocalStack:
         self._settings = settings = get_settings()
         self._progress("creating the demo workspace")
         workspace, api_key = get_store(settings).create_workspace(
-            WorkspaceCreate(name=self._workspace_name, environment_url=self._sandbox.url), "devstack"
+            WorkspaceCreate(name=self._workspace_name, environment_url=dataverse_url), "devstack"
         )
         self._workspace = DemoWorkspace(workspace.id, workspace.name, api_key, workspace.key_header)
         if self._demo_mappings:
-            configure_demo_workspace(settings, workspace.id, self._sandbox)
+            configure_demo_workspace(settings, workspace.id, self.sandbox)
 
     def _stop_pump(self) -> None:
         if self._host is not None and self._host.pump_running:

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from mapping_store.models import CompanyMatching, ContactMatching, MatchCondition, MatchRule, Normaliser
-from shared.dataverse.odata import in_filter, in_values_json, odata_literal
+from shared.dataverse.odata import encoded_length, in_filter, in_values_json, odata_literal
 from shared.normalise import normalise, normalise_name, strip_accents
 
 __all__ = [
@@ -32,8 +32,8 @@ __all__ = [
     "record_keys",
 ]
 
-# Keep each $filter well under Dataverse's URL limit (32,768) even after percent-encoding.
-MAX_FILTER_CHARS = 6000
+# Each $filter's percent-encoded length stays under this, well within Dataverse's URL limit (32,768).
+MAX_FILTER_CHARS = 24000
 _ANCHOR_PREFERENCE = {
     Normaliser.EMAIL: 0,
     Normaliser.LINKEDIN: 1,
@@ -185,34 +185,46 @@ def _linkedin_variants(normalised: str, raw: str) -> list[str]:
     """
     if "/" not in normalised:
         return [raw]
-    variants = {raw}
-    for scheme in ("https://", "http://", ""):
-        for host in ("www.linkedin.com", "linkedin.com"):
-            for slash in ("", "/"):
-                variants.add(f"{scheme}{host}/{normalised}{slash}")
-    return sorted(variants)
+    forms = (
+        "https://www.linkedin.com/{}",
+        "https://www.linkedin.com/{}/",
+        "https://linkedin.com/{}",
+        "https://linkedin.com/{}/",
+        "http://www.linkedin.com/{}",
+        "www.linkedin.com/{}",
+        "linkedin.com/{}",
+    )
+    return sorted({raw, *(form.format(normalised) for form in forms)})
 
 
-def _chunks(terms: Sequence[str], render: Callable[[list[str]], str]) -> Iterable[str]:
+def _chunks(terms: Sequence[str], renderer: tuple[Callable[[list[str]], str], Callable[[str], int]]) -> Iterable[str]:
     """Render `terms` in as few filters as fit MAX_FILTER_CHARS each (sizes summed, not re-rendered)."""
+    render, piece_length = renderer
+    frame = 200  # the function call around the terms, e.g. `Microsoft.Dynamics.CRM.In(PropertyName=…`
     chunk: list[str] = []
-    size = 0
+    size = frame
     for term in terms:
-        piece = len(render([term])) + 4  # its share of a longer filter: its text plus a separator
+        piece = piece_length(term)
         if chunk and size + piece > MAX_FILTER_CHARS:
             yield render(chunk)
-            chunk, size = [], 0
+            chunk, size = [], frame
         chunk.append(term)
         size += piece
     if chunk:
         yield render(chunk)
 
 
-def _renderer(column: str, mode: str) -> Callable[[list[str]], str]:
-    """Renders a chunk of terms as one `$filter` (an In() call or an `or` chain of string functions)."""
+def _renderer(column: str, mode: str) -> tuple[Callable[[list[str]], str], Callable[[str], int]]:
+    """How to render a chunk of terms as one `$filter` (an In() call or an `or` chain of string
+    functions), and the most one term adds to the filter's percent-encoded length."""
     if mode == "in":
-        return lambda chunk: in_filter(column, in_values_json(chunk))
-    return lambda chunk: " or ".join(f"{mode}({column},{odata_literal(t)})" for t in chunk)
+        return (lambda chunk: in_filter(column, in_values_json(chunk))), (
+            lambda t: encoded_length(in_values_json([t])[0]) + 1
+        )
+    return (
+        lambda chunk: " or ".join(f"{mode}({column},{odata_literal(t)})" for t in chunk),
+        lambda t: encoded_length(f" or {mode}({column},{odata_literal(t)})"),
+    )
 
 
 def _select_columns(target: MatchTarget) -> tuple[str, ...]:

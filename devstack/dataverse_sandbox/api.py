@@ -16,6 +16,7 @@ from devstack.dataverse_sandbox import errors
 from devstack.dataverse_sandbox.config import SandboxConfig
 from devstack.dataverse_sandbox.errors import DataverseError
 from devstack.dataverse_sandbox.filters import compile_filter
+from devstack.dataverse_sandbox.index import candidate_rows
 from devstack.dataverse_sandbox.keys import API_PREFIX, KeySpec, parse_entity_ref, parse_key, split_top_segments
 from devstack.dataverse_sandbox.metadata import (
     ATTRIBUTE_CASTS,
@@ -300,8 +301,11 @@ class DataverseApi:
         select = parse_select(entity, req.option("$select"))
         order = parse_orderby(entity, req.option("$orderby"))
         expand = parse_expand(req.option("$expand")) or None
-        rows = list(self.store.table(entity).values())
         filter_text = req.option("$filter")
+        indexed = (
+            candidate_rows(self.store, entity, filter_text, self.config.accent_insensitive) if filter_text else None
+        )
+        rows = indexed if indexed is not None else list(self.store.table(entity).values())
         if filter_text:
             pred = record_predicate(self.store, entity, filter_text, self.config.accent_insensitive)
             rows = [r for r in rows if pred(r)]

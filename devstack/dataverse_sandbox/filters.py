@@ -141,6 +141,7 @@ def parse_filter(text: str) -> ast._Node:
     return node
 
 
+@functools.lru_cache(maxsize=262_144)
 def fold(value: str, accent_insensitive: bool) -> str:
     folded = value.casefold()
     if accent_insensitive:
@@ -269,6 +270,20 @@ class _Compiler:
                 raise _bad(f"Microsoft.Dynamics.CRM.{name} requires PropertyValues.")
             candidates = [self.value(v) for v in nodes]
             negate = name == "NotIn"
+            strings = [v.val for v in nodes if isinstance(v, ast.String)]
+            if nodes and len(strings) == len(nodes):
+                # Constant strings: one folded set lookup per row instead of a comparison per value.
+                wanted = {fold(str(v), self.ai) for v in strings}
+
+                def member_of_set(row: Any) -> bool:
+                    v = getter(row)
+                    if isinstance(v, str):
+                        hit = fold(v, self.ai) in wanted
+                    else:
+                        hit = any(self.compare(ast.Eq, v, c(row)) for c in candidates)
+                    return (not hit) if negate else hit
+
+                return member_of_set
 
             def member(row: Any) -> bool:
                 v = getter(row)

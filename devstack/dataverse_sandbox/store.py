@@ -70,6 +70,8 @@ class Store:
         self._tables: dict[str, dict[str, Row]] = {name: {} for name in ENTITIES}
         self._version = 1000
         self._undo: list[tuple[str, str, Row | None]] | None = None
+        # Bumped by every change of any table, so derived structures (column indexes) know when to rebuild.
+        self.generation = 0
 
     # ------------------------------------------------------------------ public (tests, seeding)
     def rows(self, entity: str) -> list[dict[str, Any]]:
@@ -96,12 +98,14 @@ class Store:
             row = self._tables[ent.logical_name][record_id]
             for key, value in server_cols.items():
                 row[key] = value
+            self.generation += 1
             return record_id
 
     def clear(self) -> None:
         with self.lock:
             for table in self._tables.values():
                 table.clear()
+            self.generation += 1
 
     def count(self, entity: str) -> int:
         with self.lock:
@@ -141,6 +145,7 @@ class Store:
                 yield
                 return
             self._undo = []
+            self.generation += 1
             try:
                 yield
             except BaseException:
@@ -152,6 +157,7 @@ class Store:
                 raise
             finally:
                 self._undo = None
+                self.generation += 1
 
     def _remember(self, entity: Entity, record_id: str) -> None:
         if self._undo is not None:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["encode_query", "eq_filter", "in_filter", "in_values_json", "odata_literal"]
+__all__ = ["encode_query", "encoded_length", "eq_filter", "in_filter", "in_values_json", "odata_literal"]
 
 
 def odata_literal(value: Any) -> str:
@@ -57,6 +57,8 @@ def eq_filter(column: str, value: Any) -> str:
 
 def _in_value(value: Any) -> str:
     if isinstance(value, str):
+        if value.isprintable() and '"' not in value and "\\" not in value:
+            return f'"{value}"'  # what json.dumps(ensure_ascii=False) gives, without its cost
         text = value
     elif isinstance(value, bool):
         text = "true" if value else "false"
@@ -88,3 +90,14 @@ def encode_query(params: Mapping[str, str]) -> str:
 
 
 _SAFE = "'(),:@/$*!~"
+
+
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~" + _SAFE
+_DROP_UNRESERVED = str.maketrans("", "", _UNRESERVED)
+
+
+def encoded_length(text: str) -> int:
+    """An upper bound of `len(quote(text))` as `encode_query` encodes it, without encoding."""
+    if text.isascii():
+        return len(text) + 2 * len(text.translate(_DROP_UNRESERVED))
+    return 3 * len(text.encode("utf-8"))

@@ -1,6 +1,7 @@
 from typing import Any
 
 from mapping_store.models import CompanyMatching, ContactMatching, MatchCondition, MatchRule, Normaliser
+from shared.dataverse.odata import encode_query
 from shared.matching import MatchTarget, group_identities, match_records, plan_candidate_queries
 
 CONTACTS = MatchTarget.for_contacts(ContactMatching())
@@ -121,10 +122,15 @@ def test_adversarial_literals_are_escaped_in_filters() -> None:
 
 
 def test_long_value_lists_are_chunked() -> None:
-    records = [{"externalId": str(i), "email": f"person{i:05d}-{'x' * 40}@example.com"} for i in range(400)]
+    records = [{"externalId": str(i), "email": f"person{i:05d}-{'x' * 40}@example.com"} for i in range(1000)]
     queries = plan_candidate_queries(CONTACTS, records)
     assert len(queries) > 1
-    assert all(len(q.filter) <= 6100 for q in queries)
+    assert all(len(encode_query({"$filter": q.filter})) <= 24000 for q in queries)
+    # Values that percent-encode to three times their length are chunked by their encoded size.
+    wide = [
+        {"externalId": str(i), "lastName": "漢字" * 20 + str(i), "firstName": "A", "company": "C"} for i in range(300)
+    ]
+    assert all(len(encode_query({"$filter": q.filter})) <= 24000 for q in plan_candidate_queries(CONTACTS, wide))
 
 
 def test_group_identities_within_one_call() -> None:
