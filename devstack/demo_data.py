@@ -355,6 +355,10 @@ def bulk_contacts(count: int, companies: list[Record], seed: int = 11, prefix: s
     out: list[Record] = []
     for index in range(count):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        if index % 4:
+            # Two surnames, as is common in Spanish-speaking markets: without them the small name pools
+            # would make every name as common as "John Smith" in a large CRM.
+            last = f"{last} {rng.choice(LAST_NAMES)}"
         company = companies[index % len(companies)] if companies else None
         domain = _bare_domain(str(company["domain"])) if company else "people.example"
         record: Record = {

@@ -251,6 +251,19 @@ def _expand_clause(target: MatchTarget) -> str | None:
     return ",".join(f"{nav}($select={','.join(attrs)})" for nav, attrs in sorted(attributes.items()))
 
 
+def _narrowing(target: MatchTarget, rule: MatchRule, anchor: MatchCondition) -> MatchCondition | None:
+    """A second exact condition to AND with an exact anchor (first name with last name), so common
+    values such as a popular surname don't bring back thousands of candidates."""
+    if _server_mode(target, anchor) != "in":
+        return None
+    others = [c for c in rule.all_of if c is not anchor and "/" not in c.column and _server_mode(target, c) == "in"]
+    return min(others, key=lambda c: _ANCHOR_PREFERENCE[c.normaliser]) if others else None
+
+
+def _server_mode(target: MatchTarget, condition: MatchCondition) -> str:
+    return _server_terms(target, condition, "x")[0]
+
+
 def plan_candidate_queries(target: MatchTarget, records: Sequence[Mapping[str, Any]]) -> list[CandidateQuery]:
     """The `$filter`s that together return every row that could match any of `records`."""
     select = _select_columns(target)
@@ -258,21 +271,47 @@ def plan_candidate_queries(target: MatchTarget, records: Sequence[Mapping[str, A
     queries: list[CandidateQuery] = []
     for rule in target.rules:
         anchor = _anchor(rule)
+        second = _narrowing(target, rule, anchor)
         mode = ""
         terms: dict[str, None] = {}
+        pairs: dict[tuple[str, str], None] = {}
         for record in records:
             if _rule_values(target, rule, record) is None:
                 continue
             mode, found = _server_terms(target, anchor, record.get(anchor.field))
+            extra = _server_terms(target, second, record.get(second.field))[1] if second else []
             for term in found:
                 terms[term] = None
+                for other in extra:
+                    pairs[(term, other)] = None
         if not terms:
             continue
-        render = _renderer(anchor.column, mode)
-        queries.extend(
-            CandidateQuery(target.entity_set, f, select, "candidates", expand) for f in _chunks(sorted(terms), render)
-        )
+        if second is None:
+            render = _renderer(anchor.column, mode)
+            filters = list(_chunks(sorted(terms), render))
+        else:
+            filters = list(_paired_chunks(anchor.column, second.column, list(pairs)))
+        queries.extend(CandidateQuery(target.entity_set, f, select, "candidates", expand) for f in filters)
     return queries
+
+
+def _paired_chunks(first: str, second: str, pairs: Sequence[tuple[str, str]]) -> Iterable[str]:
+    """`In(first, …) and In(second, …)` over chunks of value pairs, each within MAX_FILTER_CHARS."""
+    (render_a, size_a), (render_b, size_b) = _renderer(first, "in"), _renderer(second, "in")
+    chunk_a: dict[str, None] = {}
+    chunk_b: dict[str, None] = {}
+    size = 400
+    for a, b in pairs:
+        grow = (0 if a in chunk_a else size_a(a)) + (0 if b in chunk_b else size_b(b))
+        if chunk_a and size + grow > MAX_FILTER_CHARS:
+            yield f"{render_a(list(chunk_a))} and {render_b(list(chunk_b))}"
+            chunk_a, chunk_b, size = {}, {}, 400
+            grow = size_a(a) + size_b(b)
+        chunk_a[a] = None
+        chunk_b[b] = None
+        size += grow
+    if chunk_a:
+        yield f"{render_a(list(chunk_a))} and {render_b(list(chunk_b))}"
 
 
 def plan_id_queries(

@@ -50,6 +50,8 @@ def test_name_and_company_through_the_parent_account() -> None:
     contact_query = next(q for q in queries if q.entity_set == "contacts")
     assert contact_query.expand == "parentcustomerid_account($select=name)"
     assert contact_query.filter.startswith("Microsoft.Dynamics.CRM.In(PropertyName='lastname'")
+    # A popular last name alone would bring back too many rows: the first name narrows the query.
+    assert " and Microsoft.Dynamics.CRM.In(PropertyName='firstname'" in contact_query.filter
     assert '"O\'Brien"' in contact_query.filter
     assert {q.entity_set for q in queries} == {"contacts"}  # no separate query for account names
     assert matches["l1"].crm_id == "d"
