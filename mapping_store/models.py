@@ -434,18 +434,21 @@ def default_section(section: str, contact_entity: ContactEntity = "contact") -> 
             return SyncMapping(contact=ContactMatching(company_column="companyname"))
         return SyncMapping()
     if section == "export":
+        # What identifies a record, or what people curate by hand in Dynamics, is only filled in when
+        # empty: exporting a matched record never renames it. A job title is Genesy's fresher fact.
+        keep = WritePolicy.IF_EMPTY
         person = [
-            FieldMapping(source="firstName", column="firstname"),
-            FieldMapping(source="lastName", column="lastname"),
-            FieldMapping(source="email", column="emailaddress1"),
+            FieldMapping(source="firstName", column="firstname", policy=keep),
+            FieldMapping(source="lastName", column="lastname", policy=keep),
+            FieldMapping(source="email", column="emailaddress1", policy=keep),
             FieldMapping(source="title", column="jobtitle"),
-            FieldMapping(source="phone", column="telephone1"),
-            FieldMapping(source="linkedinUrl", column="gd_linkedinurl"),
+            FieldMapping(source="phone", column="telephone1", policy=keep),
+            FieldMapping(source="linkedinUrl", column="gd_linkedinurl", policy=keep),
         ]
         if contact_entity == "lead":
-            person.append(FieldMapping(source="company", column="companyname"))
+            person.append(FieldMapping(source="company", column="companyname", policy=keep))
         company = [
-            FieldMapping(source="name", column="name"),
+            FieldMapping(source="name", column="name", policy=keep),
             FieldMapping(source="domain", column="websiteurl", policy=WritePolicy.IF_EMPTY),
             FieldMapping(source="numberOfEmployees", column="numberofemployees"),
             FieldMapping(source="description", column="description", policy=WritePolicy.IF_EMPTY),
