@@ -133,6 +133,12 @@ def export_message(
         log.warning("matching skipped for %d %s records: %s", len(unique), kind, exc.code or type(exc).__name__)
         matches = {}
     leaders = group_identities(target, unique)
+    # Copies of one person or company in the call become one record: later values fill in or update
+    # earlier ones, but an empty value never erases one (an ownerId chosen on one copy is kept).
+    merged: dict[str, dict[str, Any]] = {}
+    for record in unique:
+        bucket = merged.setdefault(leaders.get(str(record["externalId"]), str(record["externalId"])), {})
+        bucket.update({k: v for k, v in record.items() if v is not None and v != ""})
     items: list[WriteItem] = []
     for record in unique:
         external_id = str(record["externalId"])
@@ -144,7 +150,7 @@ def export_message(
                 crm_id=match.crm_id if match else new_record_id(ctx.workspace.id, kind, leader),
                 matched=match is not None,
                 ambiguous_ids=match.ambiguous_ids if match else [],
-                fields=dict(record),
+                fields={**merged[leader], "externalId": external_id},
             )
         )
     return WriteMessage(

@@ -169,6 +169,8 @@ def _write_records(
         alias_store(ctx).add(ctx.workspace.id, kind, batch.new_aliases)
     entries: list[LedgerEntry] = []
     writes: list[tuple[PlannedRecord, LedgerEntry, WriteItemSpec]] = []
+    written: dict[str, LedgerEntry] = {}
+    followers: list[tuple[LedgerEntry, LedgerEntry]] = []
     for record in batch.records:
         item = record.item
         entry = LedgerEntry(
@@ -199,8 +201,13 @@ def _write_records(
                 entry.message = f"{_AMBIGUOUS}; {entry.message}"
             report.count(entry.status)
             continue
+        if record.target in written:
+            # Another copy of this record in the message is written already: one write, same outcome.
+            followers.append((entry, written[record.target]))
+            continue
         mode: WriteMode = "upsert" if record.current is None else "update_only"
         writes.append((record, entry, (record.target, record.plan.body, mode)))
+        written[record.target] = entry
 
     results: list[RecordResult] = ctx.client.write_many(entity.entity_set, [w for _, _, w in writes], budget=budget)
     for (record, entry, (_, _, mode)), result in zip(writes, results, strict=True):
@@ -220,6 +227,12 @@ def _write_records(
         if status in ("failed", "retrying"):
             entry.retry = _retry_payload(message, record.item)
         report.count(status)
+    for entry, leader in followers:
+        entry.status, entry.code, entry.retry = leader.status, leader.code, leader.retry
+        entry.message = f"same Dynamics record as '{leader.key}' in this call" + (
+            f"; {leader.message}" if leader.message else ""
+        )
+        report.count(entry.status)
     ledger_for(ctx.settings).record(entries)
     return report
 

@@ -241,15 +241,24 @@ def test_concurrent_exports_of_the_same_people_end_in_one_record_each(stack: Any
 
 
 def test_duplicates_within_one_call_share_one_record(stack: Any) -> None:
+    alice = SEED_IDS["user:alice"]
     contacts = [
-        {"externalId": "d1", "email": "twin@x.example", "lastName": "Twin"},
+        {"externalId": "d1", "email": "twin@x.example", "lastName": "Twin", "ownerId": alice, "title": "CEO"},
         {"externalId": "d2", "email": "TWIN@x.example", "lastName": "Twin", "linkedinUrl": "linkedin.com/in/twin"},
-        {"externalId": "d3", "linkedinUrl": "https://www.linkedin.com/in/twin/", "lastName": "Twin"},
+        {"externalId": "d3", "linkedinUrl": "https://www.linkedin.com/in/twin/", "lastName": "Twin", "title": ""},
     ]
     results = stack.call("POST", "contacts", {"contacts": contacts}).json["results"]
     assert len({r["crmId"] for r in results}) == 1
     stack.drain()
-    assert len([r for r in stack.rows("contact") if r.get("lastname") == "Twin"]) == 1
+    [twin] = [r for r in stack.rows("contact") if r.get("lastname") == "Twin"]
+    # The copies were merged: the owner chosen on one copy and its title are kept (an empty title
+    # does not erase it), a later value updates an earlier one.
+    assert twin["_ownerid_value"] == alice and twin["jobtitle"] == "CEO"
+    assert twin["gd_linkedinurl"] == "https://www.linkedin.com/in/twin/"  # the later copy's value
+    ledger = ledger_for(stack.settings)
+    assert ledger.get(stack.workspace_id, "contact", "create", "d1").status == "created"
+    follower = ledger.get(stack.workspace_id, "contact", "create", "d3")
+    assert follower.status == "created" and "same Dynamics record as 'd1'" in (follower.message or "")
 
 
 def test_names_with_quotes_and_accents_match_existing_contacts(stack: Any) -> None:
