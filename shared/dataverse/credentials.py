@@ -11,7 +11,6 @@ import os
 import threading
 
 from azure.core.credentials import TokenCredential
-from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
 from shared.settings import Settings
 
@@ -30,6 +29,9 @@ def dataverse_credential(settings: Settings) -> TokenCredential:
     global _credential
     with _lock:
         if _credential is None:
+            # Imported here: azure.identity costs ~80 ms at import, paid on first use instead of at cold start.
+            from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
             if _managed_identity_available():
                 _credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
             else:
