@@ -10,7 +10,7 @@ from devstack.dataverse_sandbox import Sandbox
 def _emails(api: httpx.Client, filter_text: str) -> list[str]:
     response = api.get("contacts", params={"$filter": filter_text, "$select": "emailaddress1"})
     assert response.status_code == 200, response.text
-    return [row["emailaddress1"] for row in response.json()["value"]]
+    return sorted(row["emailaddress1"] for row in response.json()["value"])
 
 
 def test_indexed_in_equals_a_scan_and_sees_changes(sandbox: Sandbox, api: httpx.Client) -> None:
