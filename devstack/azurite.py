@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.ports import free_port, wait_for_port
+from devstack.ports import die_with_parent, free_port, wait_for_port
 
 __all__ = ["AZURITE_ACCOUNT", "AZURITE_KEY", "Azurite", "start_azurite"]
 
@@ -72,6 +72,7 @@ def start_azurite(timeout: float = 60.0) -> Azurite:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         cwd=workdir,
+        preexec_fn=die_with_parent,
     )
     try:
         wait_for_port(port, timeout=timeout)

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from devstack.ports import die_with_parent
+
 __all__ = ["SandboxProcess"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +41,7 @@ class SandboxProcess:
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
+            preexec_fn=die_with_parent,
         )
         self._env: dict[str, str] = {}
         assert self._process.stdout is not None
