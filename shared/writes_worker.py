@@ -306,6 +306,34 @@ def _associate(
     return report
 
 
+def _record_message_failure(
+    ctx: WorkspaceContext, message: WriteMessage, error: DataverseError, final_attempt: bool, delivery: int
+) -> None:
+    entries = []
+    for item in message.items:
+        if message.operation == "associate":
+            kind, operation, key = "association", "associate", f"{item.crm_id}>{item.company_id}"
+        else:
+            kind = message.kind
+            operation = "create" if message.operation == "create" else "update"
+            key = str(item.external_id if message.operation == "create" else item.crm_id)
+        entry = LedgerEntry(
+            workspace_id=ctx.workspace.id,
+            kind=kind,
+            operation=operation,  # type: ignore[arg-type]
+            key=key,
+            status="failed" if final_attempt else "retrying",
+            crm_id=item.crm_id,
+            external_id=item.external_id,
+            attempts=delivery,
+            correlation_id=message.correlation_id,
+            retry=_retry_payload(message, item),
+        )
+        entry.__dict__.update(_error_fields(error))
+        entries.append(entry)
+    ledger_for(ctx.settings).record(entries)
+
+
 def process_write_message(
     settings: Settings, body: Mapping[str, Any], *, delivery_count: int = 1, max_delivery_count: int = 10
 ) -> WriteReport:
@@ -315,10 +343,17 @@ def process_write_message(
     final_attempt = delivery_count >= max_delivery_count
     budget = Budget(settings.write_budget_seconds)
     with correlation_scope(message.correlation_id):
-        if message.operation == "associate":
-            report = _associate(ctx, message, budget, final_attempt, delivery_count)
-        else:
-            report = _write_records(ctx, message, budget, final_attempt, delivery_count)
+        try:
+            if message.operation == "associate":
+                report = _associate(ctx, message, budget, final_attempt, delivery_count)
+            else:
+                report = _write_records(ctx, message, budget, final_attempt, delivery_count)
+        except DataverseError as exc:
+            # The whole message failed (Dynamics unavailable past the budget, auth): every record goes in
+            # the ledger with the reason — `retrying` while Service Bus will redeliver, `failed` (and
+            # retryable from the admin API) on the last delivery — and the message is redelivered.
+            _record_message_failure(ctx, message, exc, final_attempt, delivery_count)
+            raise
     log.info("write message %s %s: %s (delivery %d)", message.operation, message.kind, report.counts, delivery_count)
     if report.retryable:
         raise RetryLater(f"{report.retryable} records hit transient Dataverse failures; redelivering")

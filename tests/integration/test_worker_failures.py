@@ -33,6 +33,10 @@ def test_dynamics_down_past_the_budget_redelivers_then_dead_letters_with_the_rea
     letter = stack.queue.dead_letters[stack.settings.writes_queue][0]
     assert letter.message.delivery_count == 4
     assert "503" in letter.description or "Transient" in letter.description or "Budget" in letter.description
+    # Nothing is lost: the record is in the ledger with the reason, retryable from the admin API too.
+    entry = Ledger(stack.settings).get(stack.workspace_id, "contact", "create", "down")
+    assert entry is not None and entry.status == "failed" and entry.attempts == 3
+    assert entry.code and entry.retry is not None
     # The operator's replay brings it back once Dynamics is healthy again.
     stack.sandbox.config.error_rate_5xx = 0.0
     assert stack.queue.replay_dead_letters(stack.settings.writes_queue) == 1
