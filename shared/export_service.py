@@ -153,13 +153,22 @@ def export_message(
                 fields={**merged[leader], "externalId": external_id},
             )
         )
-    return WriteMessage(
-        operation="create",
-        workspace_id=ctx.workspace.id,
-        kind="company" if kind == "company" else "contact",
-        items=items,
-        export_values=export_values,
-        correlation_id=current_correlation_id(),
+    return _message(ctx, "create", kind, items, export_values)
+
+
+def _message(
+    ctx: WorkspaceContext, operation: str, kind: str, items: list[WriteItem], export_values: Mapping[str, Any]
+) -> WriteMessage:
+    """A write message of this workspace, carrying the call's correlation id."""
+    return WriteMessage.model_validate(
+        {
+            "operation": operation,
+            "workspace_id": ctx.workspace.id,
+            "kind": kind if kind in ("company", "association") else "contact",
+            "items": items,
+            "export_values": dict(export_values),
+            "correlation_id": current_correlation_id(),
+        }
     )
 
 
@@ -191,17 +200,7 @@ def accept_update(
         )
         results.append({"crmId": crm_id, "success": True})
     if items:
-        _enqueue(
-            ctx,
-            WriteMessage(
-                operation="update",
-                workspace_id=ctx.workspace.id,
-                kind="company" if kind == "company" else "contact",
-                items=items,
-                export_values=export_values,
-                correlation_id=current_correlation_id(),
-            ),
-        )
+        _enqueue(ctx, _message(ctx, "update", kind, items, export_values))
     return results
 
 
@@ -226,16 +225,7 @@ def accept_associations(ctx: WorkspaceContext, pairs: Sequence[Mapping[str, str]
         seen.add(key)
         items.append(WriteItem(crm_id=key[0], company_id=key[1], matched=True))
     if items:
-        _enqueue(
-            ctx,
-            WriteMessage(
-                operation="associate",
-                workspace_id=ctx.workspace.id,
-                kind="association",
-                items=items,
-                correlation_id=current_correlation_id(),
-            ),
-        )
+        _enqueue(ctx, _message(ctx, "associate", "association", items, {}))
     body: dict[str, Any] = {"success": bool(items) or not errors, "created": len(items)}
     if errors:
         body["errors"] = errors
