@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from devstack.dataverse_sandbox.errors import DataverseError
 
-__all__ = ["API_PREFIX", "KeySpec", "parse_entity_ref", "parse_key", "split_top_segments"]
+__all__ = ["API_PREFIX", "KeySpec", "parse_entity_ref", "parse_key", "split_top_level", "split_top_segments"]
 
 API_PREFIX = "/api/data/v9.2/"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -79,26 +79,33 @@ def parse_key(inner: str) -> KeySpec:
     return KeySpec(alternate=tuple(pairs))
 
 
-def split_top_segments(path: str) -> list[str]:
-    """Split a resource path on '/' outside quoted key values and parentheses."""
-    segments: list[str] = []
+def split_top_level(text: str, sep: str) -> list[str]:
+    """Split on `sep` outside parentheses and single-quoted literals."""
+    parts: list[str] = []
     buf: list[str] = []
     depth = 0
     in_quote = False
-    for ch in path:
+    for ch in text:
         if ch == "'":
             in_quote = not in_quote
         elif not in_quote and ch == "(":
             depth += 1
         elif not in_quote and ch == ")":
             depth -= 1
-        if ch == "/" and depth == 0 and not in_quote:
-            segments.append("".join(buf))
+        if ch == sep and depth == 0 and not in_quote:
+            parts.append("".join(buf).strip())
             buf = []
         else:
             buf.append(ch)
-    segments.append("".join(buf))
-    return [s for s in segments if s != ""]
+    tail = "".join(buf).strip()
+    if tail:
+        parts.append(tail)
+    return parts
+
+
+def split_top_segments(path: str) -> list[str]:
+    """Split a resource path on '/' outside quoted key values and parentheses."""
+    return [s for s in split_top_level(path, "/") if s != ""]
 
 
 def parse_entity_ref(ref: str) -> tuple[str, KeySpec]:

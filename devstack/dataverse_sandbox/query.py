@@ -11,6 +11,7 @@ from odata_query import ast
 from devstack.dataverse_sandbox import errors
 from devstack.dataverse_sandbox.errors import DataverseError
 from devstack.dataverse_sandbox.filters import Predicate, compile_filter, fold
+from devstack.dataverse_sandbox.keys import split_top_level
 from devstack.dataverse_sandbox.schema import ENTITIES, Entity
 from devstack.dataverse_sandbox.store import Ref, Row, Store
 
@@ -30,30 +31,6 @@ __all__ = [
 
 SUPPORTED_OPTIONS = frozenset({"$select", "$filter", "$orderby", "$top", "$count", "$expand", "$skiptoken"})
 Expand = dict[str, dict[str, Any]]
-
-
-def split_top_level(text: str, sep: str) -> list[str]:
-    """Split on `sep` outside parentheses and single-quoted literals."""
-    parts: list[str] = []
-    buf: list[str] = []
-    depth = 0
-    in_quote = False
-    for ch in text:
-        if ch == "'":
-            in_quote = not in_quote
-        elif not in_quote and ch == "(":
-            depth += 1
-        elif not in_quote and ch == ")":
-            depth -= 1
-        if ch == sep and depth == 0 and not in_quote:
-            parts.append("".join(buf).strip())
-            buf = []
-        else:
-            buf.append(ch)
-    tail = "".join(buf).strip()
-    if tail:
-        parts.append(tail)
-    return parts
 
 
 def parse_expand(text: str | None) -> Expand:
