@@ -13,6 +13,7 @@ __all__ = [
     "PreconditionFailed",
     "PreconditionRequired",
     "Unauthorized",
+    "UpstreamRejected",
     "UpstreamUnavailable",
     "regarding_not_found",
 ]
@@ -80,9 +81,25 @@ class UpstreamUnavailable(AppError):
     code = "dynamics_unavailable"
 
     @classmethod
-    def from_error(cls, error: Exception) -> UpstreamUnavailable:
-        """From a Dataverse error, naming its code (never its message, which may quote values)."""
-        return cls(f"Dynamics did not answer: {getattr(error, 'code', None) or type(error).__name__}")
+    def from_error(cls, error: Exception) -> AppError:
+        """From a Dataverse error, naming its code. A query Dynamics refused (an unknown column: a mapping
+        problem) says so with the column, never with the values the query carried."""
+        code = getattr(error, "code", None) or type(error).__name__
+        column = getattr(error, "column", None)
+        if getattr(error, "status", None) == 400:
+            where = f" (column '{column}')" if column else ""
+            return UpstreamRejected(
+                f"Dynamics refused the query{where}, code {code}: check the workspace's mappings "
+                "(POST /api/manage/workspaces/{id}/validate)"
+            )
+        return cls(f"Dynamics did not answer: {code}")
+
+
+class UpstreamRejected(AppError):
+    """Dynamics refused what we asked (usually a mapping naming a column the environment lacks)."""
+
+    status = 502
+    code = "dynamics_rejected_query"
 
 
 def regarding_not_found(contact_id: str | None, company_id: str | None) -> NotFound:

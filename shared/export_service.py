@@ -95,9 +95,7 @@ def sync_records(ctx: WorkspaceContext, kind: str, records: Sequence[Mapping[str
     try:
         matches = find_matches(ctx.client, target, records, Budget(ctx.settings.match_timeout_seconds * 2))
     except DataverseError as exc:
-        raise UpstreamUnavailable(
-            f"Dynamics did not answer the matching query: {exc.code or type(exc).__name__}"
-        ) from None
+        raise UpstreamUnavailable.from_error(exc) from None
     sync_back = ctx.mappings.sync.company_sync_back if kind == "company" else ctx.mappings.sync.contact_sync_back
     results = []
     for record in records:

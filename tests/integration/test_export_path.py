@@ -425,3 +425,15 @@ def test_extra_fields_and_employee_count_alias_reach_their_columns(stack: Any) -
     assert _contact(stack, "extra@x.example")["jobtitle"] == "Director"
     initech = next(r for r in stack.rows("account") if r.get("name") == "Initech")
     assert initech["numberofemployees"] == 250 and initech["description"] == "COBOL; TPS"
+
+
+def test_a_mapping_naming_a_missing_column_is_reported_as_such_not_as_an_outage(stack: Any) -> None:
+    _set_section(stack, "sync", {"contact_sync_back": {"leadScore": "gd_score_missing"}})
+    response = stack.call("POST", "contacts/sync", {"contacts": [{"externalId": "1", "email": "a@b.example"}]})
+    assert response.status_code == 502
+    assert response.json["error"] == "dynamics_rejected_query"
+    assert "gd_score_missing" in response.json["message"] and "validate" in response.json["message"]
+    stack.sandbox.config.error_rate_5xx = 1.0
+    _set_section(stack, "sync", {})
+    outage = stack.call("POST", "contacts/sync", {"contacts": [{"externalId": "1", "email": "a@b.example"}]})
+    assert outage.status_code == 503 and outage.json["error"] == "dynamics_unavailable"
