@@ -437,3 +437,58 @@ def test_a_mapping_naming_a_missing_column_is_reported_as_such_not_as_an_outage(
     _set_section(stack, "sync", {})
     outage = stack.call("POST", "contacts/sync", {"contacts": [{"externalId": "1", "email": "a@b.example"}]})
     assert outage.status_code == 503 and outage.json["error"] == "dynamics_unavailable"
+
+
+@pytest.mark.parametrize(
+    ("section", "kind", "records", "expected"),
+    [
+        (  # LinkedIn OR name+company: the URL form differs, e-mail is not a rule here.
+            {"contact": {"mode": "linkedin_or_name_company"}},
+            "contacts",
+            [
+                {"externalId": "j", "linkedinUrl": "https://www.linkedin.com/in/JoseNunez", "email": "x@y.example"},
+                {"externalId": "m", "email": "maria.garcia@acme.com"},
+            ],
+            {"j": "contact:jose"},
+        ),
+        (  # Domain only: a name alone does not match.
+            {"company": {"mode": "domain"}},
+            "companies",
+            [{"externalId": "c", "domain": "http://contoso.com/"}, {"externalId": "n", "name": "Fabrikam, Inc."}],
+            {"c": "account:contoso"},
+        ),
+        (  # Any domain extension.
+            {"company": {"mode": "domain", "any_domain_extension": True}},
+            "companies",
+            [{"externalId": "es", "domain": "www.fabrikam.es"}],
+            {"es": "account:fabrikam"},
+        ),
+        (  # Custom: name AND domain, both must hold.
+            {
+                "company": {
+                    "mode": "custom",
+                    "rules": [
+                        {
+                            "all_of": [
+                                {"field": "name", "column": "name", "normaliser": "name"},
+                                {"field": "domain", "column": "websiteurl", "normaliser": "domain"},
+                            ]
+                        }
+                    ],
+                }
+            },
+            "companies",
+            [
+                {"externalId": "both", "name": "FABRIKAM", "domain": "fabrikam.com"},
+                {"externalId": "name-only", "name": "Contoso Ltd", "domain": "elsewhere.example"},
+            ],
+            {"both": "account:fabrikam"},
+        ),
+    ],
+)
+def test_identifier_modes_against_dynamics(
+    stack: Any, section: dict[str, Any], kind: str, records: list[dict[str, Any]], expected: dict[str, str]
+) -> None:
+    _set_section(stack, "sync", section)
+    results = stack.call("POST", f"{kind}/sync", {kind: records}).json["results"]
+    assert {r["externalId"]: r["crmId"] for r in results} == {k: SEED_IDS[v] for k, v in expected.items()}
