@@ -16,6 +16,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -85,6 +87,15 @@ class ApiKeys:
     def __init__(self, settings: Settings, now: Callable[[], datetime] = _utcnow) -> None:
         self.settings = settings
         self._now = now
+        # digest → (workspace id, expiry, when read): a verified key skips the table read for
+        # `key_cache_seconds`; a rotation in this process drops the workspace's entries at once.
+        self._verified: dict[str, tuple[str, datetime | None, float]] = {}
+        self._verified_lock = threading.Lock()
+
+    def _forget(self, workspace_id: str) -> None:
+        with self._verified_lock:
+            for digest in [d for d, v in self._verified.items() if v[0] == workspace_id]:
+                del self._verified[digest]
 
     @property
     def _table(self) -> TableClient:
@@ -125,6 +136,7 @@ class ApiKeys:
     def rotate_key(self, workspace_id: str, grace_seconds: float | None = None) -> IssuedKey:
         """Issue a new key, then let every older key expire `grace_seconds` from now (0 = at once)."""
         grace = self.settings.key_grace_seconds if grace_seconds is None else grace_seconds
+        self._forget(workspace_id)
         issued = self.issue_key(workspace_id)
         deadline = self._now() + timedelta(seconds=grace)
         latest: datetime | None = None
@@ -189,6 +201,11 @@ class ApiKeys:
         if key_id is None:
             raise Unauthorized("invalid API key")
         digest = self._hash(api_key)
+        with self._verified_lock:
+            cached = self._verified.get(digest)
+        fresh = cached is not None and time.monotonic() - cached[2] < self.settings.key_cache_seconds
+        if cached is not None and fresh and (cached[1] is None or self._now() < cached[1]):
+            return cached[0]
         try:
             row = self._table.get_entity(_LOOKUP + digest[:2], digest)
         except ResourceNotFoundError:
@@ -209,6 +226,8 @@ class ApiKeys:
                     match_condition=MatchConditions.IfNotModified,
                 )
             raise Unauthorized("the API key has expired; use the workspace's current key")
+        with self._verified_lock:
+            self._verified[digest] = (str(row["workspace_id"]), expires_at, time.monotonic())
         return str(row["workspace_id"])
 
 

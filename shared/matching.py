@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from mapping_store.models import CompanyMatching, ContactMatching, MatchCondition, MatchRule, Normaliser
@@ -56,6 +56,16 @@ class MatchTarget:
     company_field: str = "company"  # Genesy fields compared as company names (suffixes ignored)
     company_entity: bool = False  # matching companies: every NAME condition is a company name
     extra_select: tuple[str, ...] = ()
+
+    @cached_property
+    def specs(self) -> dict[int, tuple[str, bool]]:
+        """Per condition (by identity): its normaliser's name and whether it compares company names —
+        worked out once, as matching normalises thousands of values per call."""
+        return {
+            id(condition): (condition.normaliser.value, _is_company_name(self, condition))
+            for rule in self.rules
+            for condition in rule.all_of
+        }
 
     @classmethod
     def for_contacts(
@@ -118,8 +128,7 @@ def _is_company_name(target: MatchTarget, condition: MatchCondition) -> bool:
 
 
 def _norm(target: MatchTarget, condition: MatchCondition, value: Any) -> str:
-    kind = condition.normaliser.value
-    company = _is_company_name(target, condition)
+    kind, company = target.specs[id(condition)]
     if isinstance(value, str):
         return _cached_normalise(kind, value, target.any_domain_extension, company)
     return normalise(kind, value, any_domain_extension=target.any_domain_extension, company=company)

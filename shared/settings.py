@@ -56,6 +56,7 @@ class Settings(BaseModel):
     mapping_cache_seconds: float = 5.0
     users_cache_seconds: float = 300.0
     key_grace_seconds: int = 86_400
+    key_cache_seconds: float = 30.0
 
 
 _ENV: dict[str, tuple[str, type]] = {
@@ -78,6 +79,7 @@ _ENV: dict[str, tuple[str, type]] = {
     "mapping_cache_seconds": ("MAPPING_CACHE_SECONDS", float),
     "users_cache_seconds": ("USERS_CACHE_SECONDS", float),
     "key_grace_seconds": ("KEY_GRACE_SECONDS", int),
+    "key_cache_seconds": ("KEY_CACHE_SECONDS", float),
 }
 
 ENVIRONMENT_VARIABLES: tuple[str, ...] = tuple(name for name, _ in _ENV.values())

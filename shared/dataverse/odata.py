@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -86,10 +87,21 @@ def encode_query(params: Mapping[str, str]) -> str:
 
     Same result as httpx's encoding for our parameters, at a fraction of the cost for long filters.
     """
-    return "&".join(f"{quote(k, safe='$')}={quote(v, safe=_SAFE)}" for k, v in params.items())
+    return "&".join(f"{quote(k, safe='$')}={_quote_value(v)}" for k, v in params.items())
+
+
+def _percent(match: re.Match[str]) -> str:
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8"))
+
+
+def _quote_value(value: str) -> str:
+    """`quote(value, safe=_SAFE)`, but only the characters that need it are visited (filters are long
+    and mostly safe)."""
+    return _NEEDS_QUOTING.sub(_percent, value)
 
 
 _SAFE = "'(),:@/$*!~"
+_NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9_.\-~'(),:@/$*!]+")
 
 
 _UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~" + _SAFE

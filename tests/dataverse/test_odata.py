@@ -84,3 +84,16 @@ def test_chunks_respect_url_limit_and_value_cap() -> None:
 def test_chunking_refuses_a_value_that_can_never_fit() -> None:
     with pytest.raises(ValueError, match="single value"):
         chunk_values(["x" * 500], lambda chunk: 100 + sum(len(v) for v in chunk), max_url_length=400, max_values=5)
+
+
+def test_query_values_are_percent_encoded_exactly_like_urllib() -> None:
+    import random
+    from urllib.parse import quote
+
+    from shared.dataverse.odata import _SAFE, encode_query
+
+    rng = random.Random(7)
+    alphabet = [chr(i) for i in range(0x20, 0x250)] + ["漢", "😀", "\u2028"]
+    for _ in range(500):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        assert encode_query({"$filter": value}) == f"$filter={quote(value, safe=_SAFE)}"

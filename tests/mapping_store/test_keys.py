@@ -180,3 +180,15 @@ def test_a_key_only_opens_its_own_workspace(store: MappingStore, workspace: tupl
     with pytest.raises(Unauthorized):
         authenticate(store, {"X-API-Key": a_key})
     assert authenticate(store, {"X-API-Key": b_key}).id == b.id
+
+
+def test_a_verified_key_is_cached_but_a_rotation_here_takes_effect_at_once(
+    store: MappingStore, workspace: tuple[Workspace, str]
+) -> None:
+    ws, key = workspace
+    assert store.keys.resolve(key) == ws.id
+    assert store.keys.resolve(key) == ws.id  # from the cache
+    # Rotating in this process with no grace rejects the old key at once, cache or not.
+    store.keys.rotate_key(ws.id, grace_seconds=0)
+    with pytest.raises(Unauthorized):
+        store.keys.resolve(key)
