@@ -237,19 +237,41 @@ class AliasStore:
                     unknown.append(item)
                 else:
                     out[item] = cached
-        partition = odata_literal(escape_key(workspace_id))
-        for start in range(0, len(unknown), 40):
-            chunk = unknown[start : start + 40]
-            rows = " or ".join(f"RowKey eq {odata_literal(escape_key(f'{kind}|{i}'))}" for i in chunk)
-            found: dict[str, str] = {}
-            for entity in self._table.query_entities(f"PartitionKey eq {partition} and ({rows})"):
-                found[str(entity["RowKey"]).split("|", 1)[1]] = str(entity["target"])
-            with self._lock:
-                for item in chunk:
-                    if item in found:
-                        self._cache[(workspace_id, kind, item)] = found[item]
-                    out[item] = found.get(item, item)
+        found = {key: str(entity["target"]) for key, entity in self._rows(workspace_id, kind, unknown)}
+        with self._lock:
+            for item in unknown:
+                if item in found:
+                    self._cache[(workspace_id, kind, item)] = found[item]
+                out[item] = found.get(item, item)
         return out
+
+    def add_alternatives(self, workspace_id: str, kind: str, groups: Mapping[str, Sequence[str]]) -> None:
+        """Remember the other records an ambiguous match passed over (winner id → the others)."""
+        entities = [
+            {
+                "PartitionKey": escape_key(workspace_id),
+                "RowKey": escape_key(f"{kind}-alternatives|{winner.lower()}"),
+                "alternatives": json.dumps(sorted(a.lower() for a in others)),
+            }
+            for winner, others in groups.items()
+            if others
+        ]
+        _upsert_all(self._table, entities)
+
+    def alternatives(self, workspace_id: str, kind: str, ids: Iterable[str]) -> dict[str, list[str]]:
+        """winner id → the records its ambiguous match passed over, for the ids that have any."""
+        wanted = list(dict.fromkeys(i.lower() for i in ids))
+        rows = self._rows(workspace_id, f"{kind}-alternatives", wanted)
+        return {key: list(json.loads(entity["alternatives"])) for key, entity in rows}
+
+    def _rows(self, workspace_id: str, prefix: str, keys: Sequence[str]) -> Iterable[tuple[str, Any]]:
+        """(key, entity) of the rows `prefix|key` that exist; one query per 40 keys."""
+        partition = odata_literal(escape_key(workspace_id))
+        for start in range(0, len(keys), 40):
+            chunk = keys[start : start + 40]
+            rows = " or ".join(f"RowKey eq {odata_literal(escape_key(f'{prefix}|{k}'))}" for k in chunk)
+            for entity in self._table.query_entities(f"PartitionKey eq {partition} and ({rows})"):
+                yield str(entity["RowKey"]).split("|", 1)[1], entity
 
 
 def ledger_for(settings: Settings) -> Ledger:

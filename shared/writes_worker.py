@@ -167,6 +167,10 @@ def _write_records(
     batch = plan_records(ctx, message, budget)
     if batch.new_aliases:
         alias_store(ctx).add(ctx.workspace.id, kind, batch.new_aliases)
+    passed_over = {r.target: r.ambiguous_ids for r in batch.records if r.ambiguous_ids}
+    if passed_over and kind == "company":
+        # Associations must not move a contact away from one of these to the chosen record.
+        alias_store(ctx).add_alternatives(ctx.workspace.id, kind, passed_over)
     entries: list[LedgerEntry] = []
     writes: list[tuple[PlannedRecord, LedgerEntry, WriteItemSpec]] = []
     written: dict[str, LedgerEntry] = {}
@@ -260,6 +264,18 @@ def _associate(
     aliases = alias_store(ctx)
     contacts = aliases.resolve(ctx.workspace.id, "contact", [i.crm_id for i in message.items])
     companies = aliases.resolve(ctx.workspace.id, "company", [str(i.company_id) for i in message.items])
+    # A company Genesy named was matched ambiguously: a contact already under one of the records that
+    # match passed over keeps its parent (one read, only then).
+    alternatives = aliases.alternatives(ctx.workspace.id, "company", companies.values())
+    parents: dict[str, str] = {}
+    if alternatives:
+        at_stake = [
+            contacts.get(i.crm_id, i.crm_id) for i in message.items if companies.get(str(i.company_id)) in alternatives
+        ]
+        queries = plan_id_queries(entity.entity_set, entity.primary_id, at_stake, [str(entity.parent_value)])
+        for rows in run_queries(ctx.client, queries, budget):
+            for row in rows:
+                parents[str(row[entity.primary_id]).lower()] = str(row.get(str(entity.parent_value)) or "").lower()
     # One parent per contact: the last pair for a contact wins (set-or-replace).
     last_pair: dict[str, tuple[WriteItem, str, LedgerEntry]] = {}
     entries: list[LedgerEntry] = []
@@ -277,6 +293,12 @@ def _associate(
             correlation_id=message.correlation_id,
         )
         entries.append(entry)
+        if parents.get(contact_id) in alternatives.get(company_id, ()):
+            entry.message = (
+                "kept the contact's parent account: it is one of the records the ambiguous company match "
+                f"passed over ({parents[contact_id]})"
+            )
+            continue
         if contact_id in last_pair:
             last_pair[contact_id][2].message = "replaced by a later company for the same contact in this call"
         last_pair[contact_id] = (item, company_id, entry)

@@ -492,3 +492,19 @@ def test_identifier_modes_against_dynamics(
     _set_section(stack, "sync", section)
     results = stack.call("POST", f"{kind}/sync", {kind: records}).json["results"]
     assert {r["externalId"]: r["crmId"] for r in results} == {k: SEED_IDS[v] for k, v in expected.items()}
+
+
+def test_an_ambiguous_company_match_does_not_move_contacts_between_its_candidates(stack: Any) -> None:
+    acme, acme_europe, maria = SEED_IDS["account:acme"], SEED_IDS["account:acme-europe"], SEED_IDS["contact:maria"]
+    chosen = stack.call("POST", "companies", {"companies": [{"externalId": "acme", "domain": "acme.com"}]})
+    assert chosen.json["results"][0]["crmId"] == acme_europe  # the most recently modified of the two
+    newcomer = stack.call(
+        "POST", "contacts", {"contacts": [{"externalId": "n", "email": "new@acme.com", "lastName": "New"}]}
+    ).json["results"][0]["crmId"]
+    pairs = [{"contactCRMId": c, "companyCRMId": acme_europe} for c in (maria, newcomer)]
+    stack.call("POST", "associations", {"associations": pairs})
+    stack.drain()
+    assert stack.sandbox.store.get("contact", maria)["_parentcustomerid_value"] == acme  # kept
+    assert stack.sandbox.store.get("contact", newcomer)["_parentcustomerid_value"] == acme_europe
+    kept = ledger_for(stack.settings).get(stack.workspace_id, "association", "associate", f"{maria}>{acme_europe}")
+    assert kept is not None and kept.status == "skipped" and "passed over" in (kept.message or "")
