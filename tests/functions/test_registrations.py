@@ -1,0 +1,38 @@
+"""The app registers exactly the surfaces of the design: Genesy's Custom CRM API (anonymous: our own key
+check), the admin API (function keys), two session-enabled queue triggers and the reconciliation timer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+GENESY = {
+    ("GET", "health"),
+    ("GET", "users"),
+    ("POST", "companies"),
+    ("PUT", "companies"),
+    ("POST", "companies/sync"),
+    ("POST", "companies/batch"),
+    ("POST", "contacts"),
+    ("PUT", "contacts"),
+    ("POST", "contacts/sync"),
+    ("POST", "contacts/batch"),
+    ("POST", "associations"),
+    ("POST", "tasks"),
+    ("GET", "tasks/{id}"),
+    ("PATCH", "tasks/{id}"),
+    ("POST", "tasks/batch"),
+    ("PATCH", "tasks/batch"),
+    ("POST", "activities"),
+}
+
+
+def test_the_registered_functions_are_the_designed_surfaces(function_host: Any) -> None:
+    functions = list(function_host.functions.values())
+    http = [f for f in functions if f.trigger_type == "httpTrigger"]
+    genesy = {(m, f.route) for f in http if f.auth_level == "anonymous" for m in (f.methods or ())}
+    assert genesy == GENESY
+    admin = [f for f in http if f.auth_level != "anonymous"]
+    assert admin and all(f.route.startswith("manage/") and f.auth_level == "function" for f in admin)
+    queues = {f.queue_name: f.sessions_enabled for f in functions if f.trigger_type == "serviceBusTrigger"}
+    assert queues == {"genesy-writes": True, "campaign-updates": True}
+    assert [f.name for f in functions if f.trigger_type == "timerTrigger"] == ["reconciliation"]
