@@ -31,6 +31,7 @@ from shared.settings import Settings
 
 __all__ = [
     "CampaignOutcome",
+    "InvalidCampaignEvent",
     "campaign_columns",
     "campaign_message",
     "process_campaign_message",
@@ -159,6 +160,10 @@ def _write_columns(
     return CampaignOutcome("updated", columns=tuple(body))
 
 
+class InvalidCampaignEvent(ValueError):
+    """The message is not a campaign event (a poison message)."""
+
+
 def process_campaign_message(
     settings: Settings, body: Mapping[str, Any], *, delivery_count: int = 1
 ) -> CampaignOutcome:
@@ -166,9 +171,13 @@ def process_campaign_message(
     try:
         event = CampaignEvent.model_validate(body)
     except ValidationError as exc:
-        # A malformed event never becomes valid: drop it (logged) rather than dead-letter a poison loop.
-        log.error("campaign event dropped: %s", exc.errors(include_url=False, include_input=False)[:3])
-        return CampaignOutcome("dropped", reason="invalid event")
+        # A malformed event never becomes valid: it ends in the dead-letter queue with this reason
+        # (after the queue's deliveries), where an operator can see, fix and replay it.
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)[:5]
+        )
+        raise InvalidCampaignEvent(f"invalid campaign event: {problems}") from None
     try:
         ctx = workspace_context(settings, event.workspace_id)
     except WorkspaceNotFound:

@@ -195,12 +195,15 @@ def test_a_contact_missing_in_dynamics_lands_in_the_ledger(stack: Any) -> None:
     assert columns["gd_campaign_opens"] == "1" and columns["gd_campaign_status"] == "Enrolled"
 
 
-def test_a_malformed_event_is_dropped_not_retried(stack: Any) -> None:
+def test_a_malformed_event_ends_in_the_dead_letter_queue_with_its_reason(stack: Any) -> None:
     from shared.queue import OutgoingMessage
 
+    stack.queue.max_delivery_count = 2
     get_sender(stack.settings).send(
         stack.settings.campaign_queue,
         [OutgoingMessage({"version": 1, "workspace_id": stack.workspace_id, "event": "bounce"}, "x", "bad-1")],
     )
     report = stack.drain()
-    assert report.processed == 1 and report.failed == 0
+    assert report.dead_lettered == 1
+    [letter] = stack.queue.dead_letters[stack.settings.campaign_queue]
+    assert "invalid campaign event" in letter.description and "event" in letter.description
