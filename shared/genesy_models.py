@@ -120,28 +120,27 @@ class CompanyUpdate(CompanyIn):
 ExportValues = dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")], Scalar | None]
 
 
-class ContactsRequest(BaseModel):
+class _ExportCall(BaseModel):
+    """What every export/update call carries besides its records: the values chosen at export time."""
+
     model_config = ConfigDict(extra="ignore")
+    exportValues: ExportValues = Field(default_factory=dict)
+
+
+class ContactsRequest(_ExportCall):
     contacts: list[ContactIn] = Field(min_length=1, max_length=MAX_SYNC_PER_CALL)
-    exportValues: ExportValues = Field(default_factory=dict)
 
 
-class CompaniesRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class CompaniesRequest(_ExportCall):
     companies: list[CompanyIn] = Field(min_length=1, max_length=MAX_SYNC_PER_CALL)
-    exportValues: ExportValues = Field(default_factory=dict)
 
 
-class ContactsUpdateRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class ContactsUpdateRequest(_ExportCall):
     contacts: list[ContactUpdate] = Field(min_length=1, max_length=MAX_SYNC_PER_CALL)
-    exportValues: ExportValues = Field(default_factory=dict)
 
 
-class CompaniesUpdateRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class CompaniesUpdateRequest(_ExportCall):
     companies: list[CompanyUpdate] = Field(min_length=1, max_length=MAX_SYNC_PER_CALL)
-    exportValues: ExportValues = Field(default_factory=dict)
 
 
 class IdsRequest(BaseModel):
