@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import azure.functions as func
+
+from devstack.asgi import Receive, Scope, Send, http_only
 
 if TYPE_CHECKING:
     from devstack.local_host import FunctionHost
@@ -23,10 +25,6 @@ __all__ = ["AsgiFunctionApp", "response_headers", "serve", "serve_in_thread"]
 
 log = logging.getLogger("devstack.local_host")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _TEXTUAL = ("text/", "application/json", "application/problem+json", "application/xml", "application/javascript")
 
@@ -51,15 +49,7 @@ class AsgiFunctionApp:
         self.host = host
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        if not await http_only(scope, receive, send):
             return
         chunks: list[bytes] = []
         more = True

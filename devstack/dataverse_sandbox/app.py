@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
+from devstack.asgi import Receive, Scope, Send, http_only
 from devstack.dataverse_sandbox import errors
 from devstack.dataverse_sandbox.api import (
     ApiRequest,
@@ -27,10 +26,6 @@ from devstack.dataverse_sandbox.tokens import TokenError, TokenSigner
 
 __all__ = ["SandboxApp"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 UNAUTHORIZED = "0x80072560"
 _TENANT_AUTHORIZE = "https://login.microsoftonline.com/common/oauth2/authorize"
 
@@ -48,15 +43,7 @@ class SandboxApp:
         self.faults = faults
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        if not await http_only(scope, receive, send):
             return
         await self._http(scope, receive, send)
 
