@@ -12,7 +12,7 @@ from devstack.dataverse_sandbox import errors
 from devstack.dataverse_sandbox.errors import DataverseError
 from devstack.dataverse_sandbox.filters import Predicate, compile_filter, fold
 from devstack.dataverse_sandbox.keys import split_top_level
-from devstack.dataverse_sandbox.schema import ENTITIES, Entity
+from devstack.dataverse_sandbox.schema import ENTITIES, Entity, Nav
 from devstack.dataverse_sandbox.store import Ref, Row, Store
 
 __all__ = [
@@ -103,13 +103,10 @@ def record_predicate(store: Store, entity: Entity, text: str, accent_insensitive
                 raise DataverseError.unknown_property(hop, ent.type_name)
             target = ENTITIES[nav.targets[0]]
             if current is not None:
-                ref = current.get(nav.attribute)
-                if not isinstance(ref, Ref) or ref.entity not in nav.targets:
+                followed = _follow(store, nav, current)
+                if followed is None:
                     return None
-                target = ENTITIES[ref.entity]
-                current = store.find(target, ref.id)
-                if current is None:
-                    return None
+                target, current = followed
             ent = target
         _check_column(ent, path[-1])
         if current is None:
@@ -217,16 +214,22 @@ def _annotate(store: Store, entity: Entity, row: Row, name: str, value: Any, out
         out[f"{name}@OData.Community.Display.V1.FormattedValue"] = "Yes" if value else "No"
 
 
+def _follow(store: Store, nav: Nav, row: Row) -> tuple[Entity, Row] | None:
+    """The record a single-valued lookup of `row` points to (entity and row), if it exists."""
+    ref = row.get(nav.attribute)
+    if not isinstance(ref, Ref) or ref.entity not in nav.targets:
+        return None
+    target = ENTITIES[ref.entity]
+    found = store.find(target, ref.id)
+    return None if found is None else (target, found)
+
+
 def _expand(store: Store, entity: Entity, row: Row, nav_name: str, options: dict[str, Any]) -> Any:
     if nav_name in entity.navs:
-        nav = entity.navs[nav_name]
-        ref = row.get(nav.attribute)
-        if not isinstance(ref, Ref) or ref.entity not in nav.targets:
+        followed = _follow(store, entity.navs[nav_name], row)
+        if followed is None:
             return None
-        target = ENTITIES[ref.entity]
-        trow = store.find(target, ref.id)
-        if trow is None:
-            return None
+        target, trow = followed
         return render_row(store, target, trow, parse_select(target, ",".join(options.get("$select", []))))
     if nav_name in entity.collections:
         coll = entity.collections[nav_name]
