@@ -1,10 +1,10 @@
-"""Genesy Custom CRM activity logging (`POST /activities`)."""
+"""Genesy Custom CRM activity logging (`POST /activities`) and read-back (`GET /activities/{id}`)."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
-from shared.activities_service import log_activity
+from shared.activities_service import get_activity, log_activity
 from shared.context import genesy_context
 from shared.genesy_models import ActivityCreate
 from shared.http import genesy_call, json_response, parse_body
@@ -19,3 +19,10 @@ def activities_create(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_body(req, ActivityCreate)
     activity = log_activity(ctx, body)
     return json_response(activity, status=201 if activity.get("created") else 200)
+
+
+@bp.route(route="activities/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@genesy_call
+def activities_get(req: func.HttpRequest) -> func.HttpResponse:
+    ctx = genesy_context(req.headers)
+    return json_response(get_activity(ctx, str(req.route_params.get("id", ""))))

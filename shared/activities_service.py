@@ -11,9 +11,15 @@
   occurredAt and subject). A Table row per workspace and key holds the activity id, so a repeat
   returns the first activity; the Dataverse id itself is uuid5(workspace, key), so two racing calls
   still end in one record (the loser's create gets 412 and reads the winner's).
-- Every activity with a contact also goes to `campaign-updates` (OUTBOUND → `step` when the sequence
-  position is known, else `sent`; INBOUND → `reply`, except an accepted connection request, which is
-  no reply). See `shared.campaign` for the message contract.
+- Any other type Genesy may send (CALL, MEETING, NOTE, …) → a completed `task` labelled with it
+  ("[Call]", "[Meeting]"): logged, never refused.
+- An activity about a contact or company we accepted but have not written yet is accepted with its
+  final id and queued behind that record in the workspace's ordered session (the worker writes it);
+  the index answers for it meanwhile, so a repeat or `GET /activities/{id}` sees it at once.
+- Every activity with a contact and a named campaign also goes to `campaign-updates` (OUTBOUND →
+  `step` when the sequence position is known, else `sent`; INBOUND → `reply`, except an accepted
+  connection request, which is no reply). An activity that names no campaign invents none: it is
+  logged, and no campaign column changes. See `shared.campaign` for the message contract.
 """
 
 from __future__ import annotations
@@ -37,16 +43,24 @@ from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse.activities import bind
 from shared.dataverse.correlation import current_correlation_id
 from shared.entities import is_guid
-from shared.errors import BadRequest, UpstreamUnavailable, regarding_not_found
-from shared.export_service import alias_store
+from shared.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
+from shared.export_service import alias_store, enqueue, is_pending
 from shared.genesy_models import ActivityCreate
 from shared.settings import Settings
 from shared.tables import escape_key, per_storage, table_client
+from shared.write_messages import WriteItem as QueuedItem
+from shared.write_messages import WriteMessage
 
-__all__ = ["DEFAULT_CAMPAIGN", "LINKEDIN_LABELS", "activity_id_for", "log_activity", "message_key"]
+__all__ = [
+    "LINKEDIN_LABELS",
+    "activity_id_for",
+    "get_activity",
+    "log_activity",
+    "message_key",
+    "write_queued_activity",
+]
 
 _NAMESPACE = uuid.UUID("0b8a2f6e-5c1d-4e7a-9f3b-2d6c8e1a4b57")
-DEFAULT_CAMPAIGN = "Genesy sequence"
 LINKEDIN_LABELS = {
     ("LINKEDIN", "OUTBOUND"): "LinkedIn message sent",
     ("LINKEDIN", "INBOUND"): "LinkedIn message received",
@@ -113,17 +127,24 @@ class _ActivityIndex:
         return dict(json.loads(str(entity["response"])))
 
     def put(self, workspace_id: str, key: str, entity_set: str, response: Mapping[str, Any]) -> None:
+        """Index the activity under its message key and under its id (one transaction)."""
         partition, row = self._keys(workspace_id, key)
-        self._table.upsert_entity(
-            {
-                "PartitionKey": partition,
-                "RowKey": row,
-                "activity_id": response["id"],
-                "entity_set": entity_set,
-                "response": json.dumps(dict(response), ensure_ascii=False)[:30_000],
-            },
-            mode=UpdateMode.REPLACE,
+        entity = {
+            "PartitionKey": partition,
+            "activity_id": response["id"],
+            "entity_set": entity_set,
+            "response": json.dumps(dict(response), ensure_ascii=False)[:30_000],
+        }
+        by_id = self._keys(workspace_id, f"activity-id|{str(response['id']).lower()}")[1]
+        self._table.submit_transaction(
+            [
+                ("upsert", {**entity, "RowKey": row}, {"mode": UpdateMode.REPLACE}),
+                ("upsert", {**entity, "RowKey": by_id}, {"mode": UpdateMode.REPLACE}),
+            ]
         )
+
+    def by_id(self, workspace_id: str, activity_id: str) -> dict[str, Any] | None:
+        return self.get(workspace_id, f"activity-id|{activity_id.strip().lower()}")
 
 
 def _index(settings: Settings) -> _ActivityIndex:
@@ -223,7 +244,7 @@ def _create_linkedin_task(
     sender: str | None,
     budget: Budget,
 ) -> None:
-    label = LINKEDIN_LABELS[(body.type, body.direction or "OUTBOUND")]
+    label = LINKEDIN_LABELS.get((body.type, body.direction or "OUTBOUND")) or _other_label(body)
     subject = f"[{label}] {body.subject}" if body.subject else f"[{label}]"
     ctx.client.create_task(
         subject=_fit(subject, _TASK_SUBJECT_MAX),
@@ -237,6 +258,12 @@ def _create_linkedin_task(
     )
 
 
+def _other_label(body: ActivityCreate) -> str:
+    """A readable label for an activity type outside the documented four: CALL → "Call", NO_SHOW → "No show"."""
+    words = " ".join(body.type.replace("_", " ").replace("-", " ").split()).capitalize() or "Activity"
+    return words if body.direction is None else f"{words} ({body.direction.lower()})"
+
+
 def _campaign_event(ctx: WorkspaceContext, body: ActivityCreate, contact_id: str, key: str) -> CampaignEvent | None:
     metadata = body.metadata
     inbound = body.direction == "INBOUND"
@@ -246,7 +273,9 @@ def _campaign_event(ctx: WorkspaceContext, body: ActivityCreate, contact_id: str
     count = metadata.get("sequenceMessageCount")
     step = int(step) if isinstance(step, int | str) and str(step).isdigit() and int(step) >= 1 else None
     count = int(count) if isinstance(count, int | str) and str(count).isdigit() and int(count) >= 1 else None
-    campaign = next((str(metadata[k]) for k in _CAMPAIGN_KEYS if metadata.get(k) not in (None, "")), DEFAULT_CAMPAIGN)
+    campaign = next((str(metadata[k]).strip() for k in _CAMPAIGN_KEYS if str(metadata.get(k) or "").strip()), None)
+    if campaign is None:
+        return None  # no campaign named: invent none (no campaign column changes)
     event = "reply" if inbound else ("step" if step is not None else "sent")
     return CampaignEvent(
         workspace_id=ctx.workspace.id,
@@ -262,6 +291,52 @@ def _campaign_event(ctx: WorkspaceContext, body: ActivityCreate, contact_id: str
     )
 
 
+def _resolve_regarding(
+    ctx: WorkspaceContext, contact_id: str | None, company_id: str | None
+) -> tuple[tuple[str, str] | None, str | None, str | None]:
+    """(the record the activity is about, as (logical name, id), and the resolved contact and company ids)."""
+    aliases = alias_store(ctx)
+    contact = aliases.resolve(ctx.workspace.id, "contact", [contact_id])[contact_id] if contact_id else None
+    company = aliases.resolve(ctx.workspace.id, "company", [company_id])[company_id] if company_id else None
+    person_kind = ctx.contact.logical_name
+    person: tuple[str, str] | None = (person_kind, contact) if contact else ("account", company) if company else None
+    return person, contact, company
+
+
+def _write(ctx: WorkspaceContext, body: ActivityCreate, activity_id: str, budget: Budget) -> bool:
+    """Create the activity in Dynamics; False when it exists already (same id: one record)."""
+    person, _, _ = _resolve_regarding(
+        ctx, _checked_id("contactId", body.contactId), _checked_id("companyId", body.companyId)
+    )
+    try:
+        sender = _sender(ctx, body)
+        if body.type == "EMAIL":
+            _create_email(ctx, body, activity_id, person, person, sender, budget)
+        else:
+            _create_linkedin_task(ctx, body, activity_id, person, sender, budget)
+    except Conflict:
+        return False  # a concurrent or earlier call with the same key created it: same id, one record
+    return True
+
+
+def _queue(ctx: WorkspaceContext, body: ActivityCreate, activity_id: str) -> None:
+    message = WriteMessage.model_validate(
+        {
+            "operation": "activity",
+            "workspace_id": ctx.workspace.id,
+            "kind": "activity",
+            "items": [QueuedItem(crm_id=activity_id, fields={"body": body.model_dump(mode="json")})],
+            "correlation_id": current_correlation_id(),
+        }
+    )
+    enqueue(ctx, message)
+
+
+def write_queued_activity(ctx: WorkspaceContext, activity_id: str, fields: Mapping[str, Any], budget: Budget) -> None:
+    """The worker's side of a queued activity (it comes after the record it is about)."""
+    _write(ctx, ActivityCreate.model_validate(fields["body"]), activity_id, budget)
+
+
 def log_activity(ctx: WorkspaceContext, body: ActivityCreate) -> dict[str, Any]:
     """`POST /activities`: log the activity once and return it (the first one's id on a repeat)."""
     contact_id = _checked_id("contactId", body.contactId)
@@ -272,30 +347,22 @@ def log_activity(ctx: WorkspaceContext, body: ActivityCreate) -> dict[str, Any]:
     if known is not None:
         return {**known, "created": False}
 
-    aliases = alias_store(ctx)
-    contact = aliases.resolve(ctx.workspace.id, "contact", [contact_id])[contact_id] if contact_id else None
-    company = aliases.resolve(ctx.workspace.id, "company", [company_id])[company_id] if company_id else None
-    person_kind = ctx.contact.logical_name
-    person: tuple[str, str] | None = (person_kind, contact) if contact else ("account", company) if company else None
-    regarding = person
+    person, contact, _company = _resolve_regarding(ctx, contact_id, company_id)
     activity_id = activity_id_for(ctx.workspace.id, key)
     entity_set = "emails" if body.type == "EMAIL" else "tasks"
     budget = Budget(ctx.settings.match_timeout_seconds * 2)
-    created = True
-    try:
-        sender = _sender(ctx, body)
-        if body.type == "EMAIL":
-            _create_email(ctx, body, activity_id, regarding, person, sender, budget)
-        else:
-            _create_linkedin_task(ctx, body, activity_id, regarding, sender, budget)
-    except Conflict:
-        created = False  # a concurrent or earlier call with the same key created it: same id, one record
-    except RecordNotFound:
-        raise regarding_not_found(body.contactId if contact else None, body.companyId) from None
-    except ValidationFailed as exc:
-        raise BadRequest(f"Dynamics refused the activity: {exc.message}", code="invalid_activity") from None
-    except DataverseError as exc:
-        raise UpstreamUnavailable.from_error(exc) from None
+    if person is not None and is_pending(ctx, "company" if person[0] == "account" else "contact", person[1]):
+        _queue(ctx, body, activity_id)  # lands after the record it is about
+        created = True
+    else:
+        try:
+            created = _write(ctx, body, activity_id, budget)
+        except RecordNotFound:
+            raise regarding_not_found(body.contactId if contact else None, body.companyId) from None
+        except ValidationFailed as exc:
+            raise BadRequest(f"Dynamics refused the activity: {exc.message}", code="invalid_activity") from None
+        except DataverseError as exc:
+            raise UpstreamUnavailable.from_error(exc) from None
 
     response = _response(body, activity_id, entity_set, body.contactId, body.companyId, created)
     if contact_id:
@@ -304,3 +371,11 @@ def log_activity(ctx: WorkspaceContext, body: ActivityCreate) -> dict[str, Any]:
             send_campaign_events(ctx.settings, [event])
     index.put(ctx.workspace.id, key, entity_set, response)
     return response
+
+
+def get_activity(ctx: WorkspaceContext, activity_id: str) -> dict[str, Any]:
+    """`GET /activities/{id}`: an activity logged (or queued) through this workspace, as first answered."""
+    found = _index(ctx.settings).by_id(ctx.workspace.id, activity_id) if is_guid(activity_id) else None
+    if found is None:
+        raise NotFound(f"No activity exists with ID: {activity_id}", code="Activity not found")
+    return {**found, "created": False}

@@ -6,18 +6,19 @@ the worker does them. Every id returned is final — a matched record's id, or a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from mapping_store.models import EntityExportMapping
 from shared.context import WorkspaceContext, enabled_users
+from shared.copies import merge_copies
 from shared.dataverse import Budget, DataverseClient, DataverseError
 from shared.dataverse.correlation import current_correlation_id
-from shared.entities import EntityKind, is_guid, new_record_id
+from shared.entities import COMPANY, EntityKind, is_guid, issued_kind, new_record_id
 from shared.errors import BadRequest, UpstreamUnavailable
 from shared.ledger import AliasStore, alias_store_for
 from shared.logs import logger
-from shared.mapping_engine import ExportValueError, resolve_export_values
+from shared.mapping_engine import ExportValueError, resolve_export_values, resolve_owner
 from shared.matching import (
     CandidateQuery,
     Match,
@@ -25,6 +26,7 @@ from shared.matching import (
     group_identities,
     match_records,
     plan_candidate_queries,
+    plan_id_queries,
 )
 from shared.queue import get_sender
 from shared.write_messages import WriteItem, WriteMessage, to_outgoing
@@ -35,10 +37,13 @@ __all__ = [
     "accept_update",
     "alias_store",
     "batch_get",
+    "enqueue",
     "export_message",
     "find_matches",
+    "is_pending",
     "list_users",
     "match_target",
+    "pending_ids",
     "run_queries",
     "sync_records",
 ]
@@ -91,6 +96,8 @@ def _checked_export_values(ctx: WorkspaceContext, kind: str, chosen: Mapping[str
 
 def sync_records(ctx: WorkspaceContext, kind: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """`/…/sync`: only the records that exist, with the configured sync-back columns as `properties`."""
+    if not records:
+        return []
     target = match_target(ctx, kind)
     try:
         matches = find_matches(ctx.client, target, records, Budget(ctx.settings.match_timeout_seconds * 2))
@@ -110,8 +117,25 @@ def sync_records(ctx: WorkspaceContext, kind: str, records: Sequence[Mapping[str
     return results
 
 
-def _enqueue(ctx: WorkspaceContext, message: WriteMessage) -> None:
+def enqueue(ctx: WorkspaceContext, message: WriteMessage) -> None:
+    """Queue a write behind everything this workspace queued before (its ordered session)."""
     get_sender(ctx.settings).send(ctx.settings.writes_queue, to_outgoing(message))
+
+
+def pending_ids(ctx: WorkspaceContext, kind: str, ids: Iterable[str]) -> set[str]:
+    """The ids among `ids` we issued for a new `kind` record that the worker has not written yet.
+
+    Issued ids carry a tag (`shared.entities.issued_kind`), so ids of records created elsewhere cost no
+    lookup; for ours, one Table query per 40 ids tells whether the worker wrote them.
+    """
+    issued = [i.lower() for i in dict.fromkeys(ids) if issued_kind(ctx.workspace.id, i) == kind]
+    if not issued:
+        return set()
+    return set(issued) - alias_store(ctx).written(ctx.workspace.id, kind, issued)
+
+
+def is_pending(ctx: WorkspaceContext, kind: str, crm_id: str) -> bool:
+    return crm_id.lower() in pending_ids(ctx, kind, [crm_id])
 
 
 def export_message(
@@ -131,12 +155,12 @@ def export_message(
         log.warning("matching skipped for %d %s records: %s", len(unique), kind, exc.code or type(exc).__name__)
         matches = {}
     leaders = group_identities(target, unique)
-    # Copies of one person or company in the call become one record: later values fill in or update
-    # earlier ones, but an empty value never erases one (an ownerId chosen on one copy is kept).
-    merged: dict[str, dict[str, Any]] = {}
+    # Copies of one person or company in the call become one record (shared.copies has the rules).
+    groups: dict[str, list[Mapping[str, Any]]] = {}
     for record in unique:
-        bucket = merged.setdefault(leaders.get(str(record["externalId"]), str(record["externalId"])), {})
-        bucket.update({k: v for k, v in record.items() if v is not None and v != ""})
+        groups.setdefault(leaders.get(str(record["externalId"]), str(record["externalId"])), []).append(record)
+    owner_resolves = _owner_check(ctx) if any(_owners_differ(copies) for copies in groups.values()) else None
+    merged = {leader: merge_copies(copies, owner_resolves) for leader, copies in groups.items()}
     items: list[WriteItem] = []
     for record in unique:
         external_id = str(record["externalId"])
@@ -152,6 +176,24 @@ def export_message(
             )
         )
     return _message(ctx, "create", kind, items, export_values)
+
+
+def _owners_differ(copies: Sequence[Mapping[str, Any]]) -> bool:
+    return len({str(c.get("ownerId")).strip().lower() for c in copies if c.get("ownerId") not in (None, "")}) > 1
+
+
+def _owner_check(ctx: WorkspaceContext) -> Callable[[Any], bool]:
+    """Whether a Genesy `ownerId` resolves to an enabled Dynamics user (directly or by the user mapping)."""
+    try:
+        enabled = [u.id for u in enabled_users(ctx)]
+    except DataverseError:
+        enabled = []
+    users = ctx.mappings.users
+
+    def resolves(owner_id: Any) -> bool:
+        return resolve_owner({"ownerId": owner_id}, users, enabled, creating=False).source in ("ownerId", "users")
+
+    return resolves
 
 
 def _message(
@@ -174,17 +216,53 @@ def accept_export(
     ctx: WorkspaceContext, kind: str, records: Sequence[Mapping[str, Any]], chosen_values: Mapping[str, Any]
 ) -> list[dict[str, str]]:
     """`POST /companies|/contacts`: fix every record's id now and queue the writes."""
+    if not records:
+        return []
     message = export_message(ctx, kind, records, chosen_values)
-    _enqueue(ctx, message)
+    enqueue(ctx, message)
     crm_ids = {str(item.external_id): item.crm_id for item in message.items}
     return [{"externalId": str(r["externalId"]), "crmId": crm_ids[str(r["externalId"])]} for r in records]
+
+
+def _existing_ids(ctx: WorkspaceContext, kind: str, ids: Sequence[str]) -> set[str] | None:
+    """Which of these Dynamics ids exist (one query per URL-sized chunk); None when Dynamics cannot say."""
+    if not ids:
+        return set()
+    entity = ctx.entity(kind)
+    try:
+        rows = ctx.client.query_in(
+            entity.entity_set,
+            entity.primary_id,
+            sorted(set(ids)),
+            select=[entity.primary_id],
+            key=entity.primary_id,
+            budget=Budget(ctx.settings.match_timeout_seconds * 2),
+        )
+    except DataverseError as exc:
+        log.warning("could not check %d %s ids: %s", len(ids), kind, exc.code or type(exc).__name__)
+        return None
+    return {str(row[entity.primary_id]).lower() for row in rows}
+
+
+def _not_found(kind: str, crm_id: str) -> str:
+    return f"{'Company' if kind == 'company' else 'Contact'} not found: no record with ID {crm_id} in Dynamics"
 
 
 def accept_update(
     ctx: WorkspaceContext, kind: str, updates: Sequence[Mapping[str, Any]], chosen_values: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """`PUT /companies|/contacts`: queue updates of records Genesy knows by crmId."""
+    """`PUT /companies|/contacts`: queue updates of records Genesy knows by crmId.
+
+    An id we issued for a record not written yet is queued behind it; any other id must exist in
+    Dynamics (one read for the call) or it is answered `success: false` — nothing is queued for it.
+    """
+    if not updates:
+        return []
     export_values = _checked_export_values(ctx, kind, chosen_values)
+    valid = [str(u["crmId"]).strip() for u in updates if is_guid(str(u["crmId"]))]
+    resolved = alias_store(ctx).resolve(ctx.workspace.id, kind, valid)
+    pending = pending_ids(ctx, kind, resolved.values())
+    existing = _existing_ids(ctx, kind, [i for i in resolved.values() if i not in pending])
     results: list[dict[str, Any]] = []
     items: list[WriteItem] = []
     for update in updates:
@@ -192,39 +270,101 @@ def accept_update(
         if not is_guid(crm_id):
             results.append({"crmId": crm_id, "success": False, "error": "crmId is not a Dynamics record id"})
             continue
+        target = resolved[crm_id.strip().lower()]
+        if existing is not None and target not in pending and target not in existing:
+            results.append({"crmId": crm_id, "success": False, "error": _not_found(kind, crm_id)})
+            continue
         fields = {k: v for k, v in update.items() if k != "crmId"}
         items.append(
-            WriteItem(external_id=update.get("externalId"), crm_id=crm_id.lower(), matched=True, fields=fields)
+            WriteItem(external_id=update.get("externalId"), crm_id=crm_id.strip().lower(), matched=True, fields=fields)
         )
         results.append({"crmId": crm_id, "success": True})
     if items:
-        _enqueue(ctx, _message(ctx, "update", kind, items, export_values))
+        enqueue(ctx, _message(ctx, "update", kind, items, export_values))
     return results
 
 
+def _current_parents(
+    ctx: WorkspaceContext, contacts: Sequence[str], companies: Sequence[str]
+) -> tuple[dict[str, str], set[str]] | None:
+    """(contact id → its parent account id or "", the company ids that exist): one `$batch` of two reads."""
+    entity, parent = ctx.contact, str(ctx.contact.parent_value)
+    queries = [
+        *plan_id_queries(entity.entity_set, entity.primary_id, contacts, [parent]),
+        *plan_id_queries(COMPANY.entity_set, COMPANY.primary_id, companies, []),
+    ]
+    if not queries:
+        return {}, set()
+    try:
+        found = run_queries(ctx.client, queries, Budget(ctx.settings.match_timeout_seconds * 2))
+    except DataverseError as exc:
+        log.warning("could not check associations: %s", exc.code or type(exc).__name__)
+        return None
+    parents: dict[str, str] = {}
+    companies_found: set[str] = set()
+    for rows in found:
+        for row in rows:
+            if entity.primary_id in row:
+                parents[str(row[entity.primary_id]).lower()] = str(row.get(parent) or "").lower()
+            elif COMPANY.primary_id in row:
+                companies_found.add(str(row[COMPANY.primary_id]).lower())
+    return parents, companies_found
+
+
 def accept_associations(ctx: WorkspaceContext, pairs: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    """`POST /associations`: queue contact → company links after the writes already queued."""
+    """`POST /associations`: queue contact → company links after the writes already queued.
+
+    Truthful per pair: an id that is neither in Dynamics nor one we issued and are still writing is an
+    error naming it; `created` counts the pairs that will actually link something new (not repeats in the
+    call, not contacts already under that company). One `$batch` read for the ids not pending.
+    """
+    if not pairs:
+        return {"success": True, "created": 0}
     errors: list[dict[str, str]] = []
+    valid = [
+        (str(p["contactCRMId"]).strip().lower(), str(p["companyCRMId"]).strip().lower())
+        for p in pairs
+        if is_guid(str(p["contactCRMId"])) and is_guid(str(p["companyCRMId"]))
+    ]
+    aliases = alias_store(ctx)
+    contacts = aliases.resolve(ctx.workspace.id, "contact", [c for c, _ in valid])
+    companies = aliases.resolve(ctx.workspace.id, "company", [c for _, c in valid])
+    pending_contacts = pending_ids(ctx, "contact", contacts.values())
+    pending_companies = pending_ids(ctx, "company", companies.values())
+    known = _current_parents(
+        ctx,
+        sorted({i for i in contacts.values() if i not in pending_contacts}),
+        sorted({i for i in companies.values() if i not in pending_companies}),
+    )
     items: list[WriteItem] = []
     seen: set[tuple[str, str]] = set()
+    already = 0
     for pair in pairs:
         contact_id, company_id = str(pair["contactCRMId"]), str(pair["companyCRMId"])
         problem = None
-        if not is_guid(contact_id):
+        contact = contacts.get(contact_id.strip().lower()) if is_guid(contact_id) else None
+        company = companies.get(company_id.strip().lower()) if is_guid(company_id) else None
+        if contact is None or (known is not None and contact not in pending_contacts and contact not in known[0]):
             problem = "Contact not found"
-        elif not is_guid(company_id):
+        elif company is None or (known is not None and company not in pending_companies and company not in known[1]):
             problem = "Company not found"
         if problem:
             errors.append({"contactCRMId": contact_id, "companyCRMId": company_id, "error": problem})
             continue
-        key = (contact_id.lower(), company_id.lower())
+        assert contact is not None and company is not None
+        key = (contact_id.strip().lower(), company_id.strip().lower())
         if key in seen:
             continue
         seen.add(key)
+        if known is not None and contact not in pending_contacts and known[0].get(contact) == company:
+            already += 1  # already linked in Dynamics: nothing to write
+            continue
         items.append(WriteItem(crm_id=key[0], company_id=key[1], matched=True))
     if items:
-        _enqueue(ctx, _message(ctx, "associate", "association", items, {}))
-    body: dict[str, Any] = {"success": bool(items) or not errors, "created": len(items)}
+        enqueue(ctx, _message(ctx, "associate", "association", items, {}))
+    # A contact named with several companies ends under the last one: the earlier pairs link nothing.
+    created = len({item.crm_id for item in items})
+    body: dict[str, Any] = {"success": bool(items) or bool(already) or not errors, "created": created}
     if errors:
         body["errors"] = errors
     return body

@@ -245,6 +245,20 @@ class AliasStore:
                 out[item] = found.get(item, item)
         return out
 
+    def mark_written(self, workspace_id: str, kind: str, ids: Iterable[str]) -> None:
+        """Remember that records with these ids (ones we issued) now exist in Dynamics."""
+        entities = [
+            {"PartitionKey": escape_key(workspace_id), "RowKey": escape_key(f"{kind}-written|{i.lower()}")}
+            for i in dict.fromkeys(ids)
+        ]
+        if entities:
+            _upsert_all(self._table, entities)
+
+    def written(self, workspace_id: str, kind: str, ids: Iterable[str]) -> set[str]:
+        """The ids among `ids` that `mark_written` has seen: an issued id not in it is still pending."""
+        wanted = list(dict.fromkeys(i.lower() for i in ids))
+        return {key for key, _ in self._rows(workspace_id, f"{kind}-written", wanted)}
+
     def add_alternatives(self, workspace_id: str, kind: str, groups: Mapping[str, Sequence[str]]) -> None:
         """Remember the other records an ambiguous match passed over (winner id → the others)."""
         entities = [

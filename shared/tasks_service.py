@@ -11,25 +11,35 @@
 - State is always read back from Dynamics, so a task completed in Dynamics is `completed` in Genesy
   (`completedAt` = `actualend`). Completing sets statecode 1/statuscode 5 and `actualend`; reopening
   sets statecode 0/statuscode 2.
+- A task about a contact or company we accepted but have not written yet (an id we issued that is not
+  in Dynamics) is accepted with its final id, queued behind that record in the workspace's ordered
+  session, and answered from what we accepted until the worker writes it (`shared.pending`). An id we
+  never issued that Dynamics does not have is Genesy's 404.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from shared.context import WorkspaceContext, enabled_users
-from shared.dataverse import Budget, DataverseError, ValidationFailed, WriteItem
+from shared.dataverse import Budget, Conflict, DataverseError, ValidationFailed, WriteItem
 from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse.activities import TASK_COMPLETED
+from shared.dataverse.correlation import current_correlation_id
 from shared.dataverse.odata import odata_literal
-from shared.entities import is_guid
+from shared.entities import is_guid, issued_kind, new_record_id
 from shared.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
-from shared.export_service import alias_store
+from shared.export_service import alias_store, enqueue, is_pending
 from shared.genesy_models import TaskCreate, TaskPatch
 from shared.mapping_engine import resolve_owner
+from shared.pending import pending_items_for
+from shared.write_messages import WriteItem as QueuedItem
+from shared.write_messages import WriteMessage
 
 __all__ = [
     "TASK_OPEN",
@@ -41,6 +51,7 @@ __all__ = [
     "patch_task",
     "task_not_found",
     "to_genesy",
+    "write_queued_task",
 ]
 
 TASK_OPEN = {"statecode": 0, "statuscode": 2}
@@ -119,7 +130,8 @@ def to_genesy(row: Mapping[str, Any], regarding_kinds: Mapping[str, str] | None 
 
 
 def _regarding(ctx: WorkspaceContext, contact_id: str | None, company_id: str | None) -> tuple[str, str] | None:
-    """(logical name, Dynamics id) of the record the task is about; 400 naming a malformed id."""
+    """(logical name, Dynamics id) of the record the task is about, aliases resolved; 400 naming a malformed
+    id."""
     for field, value in (("contactId", contact_id), ("companyId", company_id)):
         if value is not None and value.strip() and not is_guid(value):
             raise BadRequest(
@@ -185,9 +197,16 @@ def _read(ctx: WorkspaceContext, ids: Sequence[str]) -> dict[str, dict[str, Any]
     return {str(r["activityid"]).lower(): to_genesy(r, kinds) for r in rows}
 
 
+def _regarding_kind(ctx: WorkspaceContext, regarding: tuple[str, str]) -> str:
+    return "company" if regarding[0] == "account" else "contact"
+
+
 def create_task(ctx: WorkspaceContext, body: TaskCreate) -> dict[str, Any]:
-    """`POST /tasks`: create the task in Dynamics and return it as stored."""
+    """`POST /tasks`: create the task in Dynamics and return it as stored — or, when the record it is
+    about is still on its way to Dynamics, accept it with its final id and queue it behind that record."""
     regarding = _regarding(ctx, body.contactId, body.companyId)
+    if regarding is not None and is_pending(ctx, _regarding_kind(ctx, regarding), regarding[1]):
+        return _queue_task(ctx, body, regarding)
     try:
         owner = _owner(ctx, body.ownerId)
         task_id = ctx.client.create_task(
@@ -210,11 +229,120 @@ def create_task(ctx: WorkspaceContext, body: TaskCreate) -> dict[str, Any]:
     return created
 
 
+def _queue(ctx: WorkspaceContext, operation: str, task_id: str, fields: dict[str, Any]) -> None:
+    message = WriteMessage.model_validate(
+        {
+            "operation": operation,
+            "workspace_id": ctx.workspace.id,
+            "kind": "task",
+            "items": [QueuedItem(crm_id=task_id, fields=fields)],
+            "correlation_id": current_correlation_id(),
+        }
+    )
+    enqueue(ctx, message)
+
+
+def _queue_task(ctx: WorkspaceContext, body: TaskCreate, regarding: tuple[str, str]) -> dict[str, Any]:
+    task_id = new_record_id(ctx.workspace.id, "task", str(uuid.uuid4()))
+    try:
+        owner = _owner(ctx, body.ownerId)
+    except DataverseError as exc:
+        raise UpstreamUnavailable.from_error(exc) from None
+    description = _compose_description(body.type, body.description)
+    view = {
+        "id": task_id,
+        "subject": body.subject[:_SUBJECT_MAX],
+        "description": _split_description(description)[1],
+        "type": _split_description(description)[0],
+        "ownerId": owner,
+        "dueDate": _instant(body.dueDate),
+        "contactId": body.contactId.strip().lower() if regarding[0] != "account" and body.contactId else None,
+        "companyId": body.companyId.strip().lower() if regarding[0] == "account" and body.companyId else None,
+        "completed": False,
+        "completedAt": None,
+    }
+    fields = {
+        "subject": view["subject"],
+        "description": description,
+        "regarding_kind": _regarding_kind(ctx, regarding),
+        "regarding_id": regarding[1],
+        "scheduled_end": _instant(body.dueDate),
+        "owner_id": owner,
+    }
+    pending_items_for(ctx.settings).put(ctx.workspace.id, "task", task_id, view)
+    _queue(ctx, "task", task_id, fields)
+    return view
+
+
+def write_queued_task(
+    ctx: WorkspaceContext, operation: str, task_id: str, fields: Mapping[str, Any], budget: Budget
+) -> None:
+    """The worker's side of a queued task: create it (regarding resolved through the aliases now), or apply a
+    change Genesy made while it was queued. Raises the Dataverse error; a repeat of a create is a no-op."""
+    pending = pending_items_for(ctx.settings)
+    if operation == "task_update":
+        ctx.client.update("tasks", task_id, dict(fields["body"]), budget=budget)
+        pending.remove(ctx.workspace.id, "task", task_id)
+        return
+    kind = str(fields["regarding_kind"])
+    regarding_id = alias_store(ctx).resolve(ctx.workspace.id, kind, [str(fields["regarding_id"])])
+    logical = "account" if kind == "company" else ctx.contact.logical_name
+    due = fields.get("scheduled_end")
+    with contextlib.suppress(Conflict):  # a redelivery: the task exists already
+        ctx.client.create_task(
+            subject=str(fields["subject"]),
+            description=fields.get("description"),
+            regarding=(logical, regarding_id[str(fields["regarding_id"]).lower()]),
+            scheduled_end=datetime.fromisoformat(str(due).replace("Z", "+00:00")) if due else None,
+            owner_id=fields.get("owner_id"),
+            task_id=task_id,
+            budget=budget,
+        )
+    pending.remove(ctx.workspace.id, "task", task_id)
+
+
+def _read_all(ctx: WorkspaceContext, ids: Sequence[str]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """Tasks by id from Dynamics, plus the ones we accepted and have not written yet; and which are those."""
+    found = _read(ctx, ids)
+    queued = [
+        i.strip().lower()
+        for i in ids
+        if is_guid(i) and i.strip().lower() not in found and issued_kind(ctx.workspace.id, i) == "task"
+    ]
+    pending = pending_items_for(ctx.settings).get_many(ctx.workspace.id, "task", queued) if queued else {}
+    return {**found, **pending}, set(pending)
+
+
 def get_task(ctx: WorkspaceContext, task_id: str) -> dict[str, Any]:
-    task = _read(ctx, [task_id]).get(task_id.strip().lower())
+    task = _read_all(ctx, [task_id])[0].get(task_id.strip().lower())
     if task is None:
         raise task_not_found(task_id)
     return task
+
+
+def _patched_view(view: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a queued task will look like once `body` (a Dataverse change) is applied to it."""
+    out = dict(view)
+    if "subject" in body:
+        out["subject"] = body["subject"]
+    if "description" in body:
+        out["type"], out["description"] = _split_description(body["description"])
+    if "scheduledend" in body:
+        out["dueDate"] = _instant(body["scheduledend"])
+    if "statecode" in body:
+        out["completed"] = body["statecode"] == 1
+        out["completedAt"] = _instant(body.get("actualend")) if out["completed"] else None
+    return out
+
+
+def _patch_queued(ctx: WorkspaceContext, view: Mapping[str, Any], patch: TaskPatch) -> dict[str, Any]:
+    body = _patch_body(view, patch)
+    if not body:
+        return dict(view)
+    updated = _patched_view(view, body)
+    pending_items_for(ctx.settings).put(ctx.workspace.id, "task", str(view["id"]), updated)
+    _queue(ctx, "task_update", str(view["id"]), {"body": body})
+    return updated
 
 
 def _patch_body(current: Mapping[str, Any], patch: TaskPatch) -> dict[str, Any]:
@@ -244,7 +372,12 @@ def _patch_body(current: Mapping[str, Any], patch: TaskPatch) -> dict[str, Any]:
 
 def patch_task(ctx: WorkspaceContext, task_id: str, patch: TaskPatch) -> dict[str, Any]:
     """`PATCH /tasks/{id}`: update fields and/or complete or reopen; the task as stored afterwards."""
-    current = get_task(ctx, task_id)
+    found, queued = _read_all(ctx, [task_id])
+    current = found.get(task_id.strip().lower())
+    if current is None:
+        raise task_not_found(task_id)
+    if current["id"] in queued:
+        return _patch_queued(ctx, current, patch)
     body = _patch_body(current, patch)
     if not body:
         return current
@@ -265,16 +398,23 @@ def _in_order(found: Mapping[str, dict[str, Any]], ids: Sequence[str]) -> list[d
 
 
 def batch_get_tasks(ctx: WorkspaceContext, ids: Sequence[str]) -> list[dict[str, Any]]:
-    """`POST /tasks/batch`: the tasks that exist, in the order asked (missing ids omitted)."""
-    return _in_order(_read(ctx, ids), ids)
+    """`POST /tasks/batch`: the tasks that exist or are queued, in the order asked (unknown ids omitted)."""
+    if not ids:
+        return []
+    return _in_order(_read_all(ctx, ids)[0], ids)
 
 
 def batch_patch_tasks(ctx: WorkspaceContext, ids: Sequence[str], completed: bool) -> list[dict[str, Any]]:
     """`PATCH /tasks/batch`: complete (or reopen) many tasks in one batched write; the updated tasks."""
-    current = _read(ctx, ids)
+    if not ids:
+        return []
+    current, queued = _read_all(ctx, ids)
     patch = TaskPatch(completed=completed)
     writes: list[WriteItem] = []
     for task_id, task in current.items():
+        if task_id in queued:
+            current[task_id] = _patch_queued(ctx, task, patch)
+            continue
         body = _patch_body(task, patch)
         if body:
             writes.append((task_id, body, "update_only"))
@@ -286,4 +426,5 @@ def batch_patch_tasks(ctx: WorkspaceContext, ids: Sequence[str], completed: bool
         raise UpstreamUnavailable.from_error(exc) from None
     if any(r.retryable for r in results):
         raise UpstreamUnavailable("Dynamics was too busy to update every task; retry the call")
-    return _in_order(_read(ctx, list(current)), ids)
+    written = _read(ctx, [str(w[0]) for w in writes])
+    return _in_order({**current, **written}, ids)

@@ -34,9 +34,11 @@ class WriteItem(BaseModel):
 
 class WriteMessage(BaseModel):
     version: Literal[1] = 1
-    operation: Literal["create", "update", "associate"]
+    # task / task_update / activity: items that refer to a record accepted but not written yet, queued
+    # behind it in the workspace's session (their ids are fixed at accept time).
+    operation: Literal["create", "update", "associate", "task", "task_update", "activity"]
     workspace_id: str
-    kind: Literal["contact", "company", "association"]
+    kind: Literal["contact", "company", "association", "task", "activity"]
     items: list[WriteItem]
     export_values: dict[str, Any] = Field(default_factory=dict)
     correlation_id: str | None = None

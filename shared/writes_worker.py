@@ -16,10 +16,11 @@ from typing import Any
 from shared.campaign_service import campaign_columns
 from shared.campaign_store import campaign_activity_seen
 from shared.context import WorkspaceContext, enabled_users, workspace_context
-from shared.dataverse import Budget, DataverseError, RecordResult, ValidationFailed, WriteMode
+from shared.dataverse import AuthFailed, Budget, DataverseError, RecordResult, ValidationFailed, WriteMode
 from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse import WriteItem as WriteItemSpec
 from shared.dataverse.correlation import correlation_scope
+from shared.entities import issued_kind
 from shared.export_service import alias_store, match_target, run_queries
 from shared.ledger import LedgerEntry, LedgerStatus, ledger_for
 from shared.logs import logger
@@ -48,13 +49,49 @@ class WriteReport:
         self.counts[status] = self.counts.get(status, 0) + 1
 
 
+def redelivery_helps(error: DataverseError) -> bool:
+    """Transient failures (429, 5xx, timeouts, a token that could not be had or was refused) are worth
+    another delivery; permanent ones (an unknown column or property, bad key syntax, validation, a missing
+    privilege, a missing record) fail the same way every time."""
+    if isinstance(error, AuthFailed):
+        return error.status != 403
+    return error.retryable
+
+
+def remedy(error: DataverseError) -> str:
+    """What it takes to fix a permanent failure, for the ledger."""
+    code = (error.code or "").lower()
+    text = error.message.lower()
+    column = f" '{error.column}'" if error.column else ""
+    if code == "0x80060888" or "could not find a property" in text or "property named" in text:
+        return (
+            f"the mapping names a column{column} Dynamics does not have: fix the mapping (check it with "
+            "POST /api/manage/workspaces/{id}/validate), then retry from the sync log"
+        )
+    if isinstance(error, AuthFailed):
+        return "give the app's Dynamics user a security role with the privilege Dataverse names, then retry"
+    if isinstance(error, RecordNotFound):
+        return "the record does not exist in Dynamics (deleted, or never written: see its ledger row)"
+    if isinstance(error, ValidationFailed):
+        return f"Dynamics refused the value{column}: fix it in Genesy or change the mapping, then retry"
+    return "fix the cause Dataverse names, then retry from the sync log"
+
+
 def _error_fields(error: DataverseError | None) -> dict[str, Any]:
     if error is None:
         return {}
     message = error.message
     if isinstance(error, ValidationFailed) and error.column and error.column not in message:
         message = f"{error.column}: {message}"
+    if not redelivery_helps(error):
+        message = f"{message} — to fix: {remedy(error)}"
     return {"code": error.code or type(error).__name__, "message": message}
+
+
+def _set_error(entry: LedgerEntry, error: DataverseError | None) -> None:
+    fields = _error_fields(error)
+    if fields:
+        entry.code, entry.message = fields["code"], fields["message"]
 
 
 def _retry_payload(message: WriteMessage, item: WriteItem) -> dict[str, Any]:
@@ -227,10 +264,16 @@ def _write_records(
         else:
             status = "failed"
         entry.status = status
-        entry.__dict__.update(_error_fields(result.error))
+        _set_error(entry, result.error)
         if status in ("failed", "retrying"):
             entry.retry = _retry_payload(message, record.item)
         report.count(status)
+    ours = [
+        entry.crm_id
+        for (_, entry, _), result in zip(writes, results, strict=True)
+        if result.ok and entry.crm_id and issued_kind(ctx.workspace.id, entry.crm_id) == kind
+    ]
+    alias_store(ctx).mark_written(ctx.workspace.id, kind, [i for i in ours if i])
     for entry, leader in followers:
         entry.status, entry.code, entry.retry = leader.status, leader.code, leader.retry
         entry.message = f"same Dynamics record as '{leader.key}' in this call" + (
@@ -319,11 +362,53 @@ def _associate(
             report.retryable += 1
         else:
             entry.status = "failed"
-            entry.__dict__.update(_error_fields(result.error))
+            _set_error(entry, result.error)
         if entry.status in ("failed", "retrying"):
             entry.retry = _retry_payload(message, item)
     for entry in entries:
         report.count(entry.status)
+    ledger_for(ctx.settings).record(entries)
+    return report
+
+
+def _write_queued(
+    ctx: WorkspaceContext, message: WriteMessage, budget: Budget, final_attempt: bool, delivery: int
+) -> WriteReport:
+    """Tasks and activities Genesy sent for a record that was not written yet; they come after it."""
+    from shared.activities_service import write_queued_activity
+    from shared.tasks_service import write_queued_task
+
+    report = WriteReport(message.operation, message.kind)
+    entries: list[LedgerEntry] = []
+    for item in message.items:
+        entry = LedgerEntry(
+            workspace_id=ctx.workspace.id,
+            kind=message.kind,
+            operation="update" if message.operation == "task_update" else "create",
+            key=item.crm_id,
+            status="created" if message.operation != "task_update" else "updated",
+            crm_id=item.crm_id,
+            attempts=delivery,
+            correlation_id=message.correlation_id,
+        )
+        try:
+            if message.kind == "task":
+                write_queued_task(ctx, message.operation, item.crm_id, item.fields, budget)
+            else:
+                write_queued_activity(ctx, item.crm_id, item.fields, budget)
+        except DataverseError as exc:
+            retry = redelivery_helps(exc) and not final_attempt
+            entry.status = "retrying" if retry else "failed"
+            report.retryable += int(retry)
+            _set_error(entry, exc)
+            if isinstance(exc, RecordNotFound):
+                entry.message = (
+                    f"the record this {message.kind} is about is not in Dynamics ({exc.message}); its own "
+                    "export failed or it was deleted — see its ledger row"
+                )
+            entry.retry = _retry_payload(message, item)
+        report.count(entry.status)
+        entries.append(entry)
     ledger_for(ctx.settings).record(entries)
     return report
 
@@ -351,7 +436,7 @@ def _record_message_failure(
             correlation_id=message.correlation_id,
             retry=_retry_payload(message, item),
         )
-        entry.__dict__.update(_error_fields(error))
+        _set_error(entry, error)
         entries.append(entry)
     ledger_for(ctx.settings).record(entries)
 
@@ -368,14 +453,21 @@ def process_write_message(
         try:
             if message.operation == "associate":
                 report = _associate(ctx, message, budget, final_attempt, delivery_count)
+            elif message.kind in ("task", "activity"):
+                report = _write_queued(ctx, message, budget, final_attempt, delivery_count)
             else:
                 report = _write_records(ctx, message, budget, final_attempt, delivery_count)
         except DataverseError as exc:
-            # The whole message failed (Dynamics unavailable past the budget, auth): every record goes in
-            # the ledger with the reason — `retrying` while Service Bus will redeliver, `failed` (and
-            # retryable from the admin API) on the last delivery — and the message is redelivered.
-            _record_message_failure(ctx, message, exc, final_attempt, delivery_count)
-            raise
+            # The whole message failed. Transient (Dynamics unavailable past the budget, throttled, a
+            # token error): every record goes in the ledger as `retrying` and the message is redelivered
+            # (`failed` on the last delivery). Permanent (a query Dynamics refuses, a missing privilege):
+            # every record is `failed` at once with the reason and the fix, and the message is done.
+            transient = redelivery_helps(exc)
+            _record_message_failure(ctx, message, exc, final_attempt or not transient, delivery_count)
+            if transient:
+                raise
+            log.warning("write message %s %s failed for good: %s", message.operation, message.kind, exc.code)
+            return WriteReport(message.operation, message.kind, {"failed": len(message.items)})
     log.info("write message %s %s: %s (delivery %d)", message.operation, message.kind, report.counts, delivery_count)
     if report.retryable:
         raise RetryLater(f"{report.retryable} records hit transient Dataverse failures; redelivering")

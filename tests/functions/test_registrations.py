@@ -7,6 +7,7 @@ from typing import Any
 
 GENESY = {
     ("GET", "health"),
+    ("HEAD", "health"),
     ("GET", "users"),
     ("POST", "companies"),
     ("PUT", "companies"),
@@ -23,6 +24,7 @@ GENESY = {
     ("POST", "tasks/batch"),
     ("PATCH", "tasks/batch"),
     ("POST", "activities"),
+    ("GET", "activities/{id}"),
 }
 
 

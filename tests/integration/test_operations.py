@@ -21,7 +21,10 @@ def _admin(stack: Any, method: str, path: str, body: Any = None) -> Any:
 
 def test_health_log_and_retry_bring_a_failed_update_back(stack: Any) -> None:
     missing = str(uuid.uuid4())
+    client = client_for(stack.settings, stack.sandbox.url)
+    client.upsert("contacts", missing, {"lastname": "Soon Gone"})
     stack.call("PUT", "contacts", {"contacts": [{"crmId": missing, "title": "Later"}]})
+    client.delete("contacts", missing)  # deleted in Dynamics before the update is written
     stack.call("POST", "contacts", {"contacts": [{"externalId": "ok", "email": "ok@ops.example", "lastName": "Ok"}]})
     stack.drain()
 
@@ -35,7 +38,7 @@ def test_health_log_and_retry_bring_a_failed_update_back(stack: Any) -> None:
     assert _admin(stack, "GET", "sync-log?status=bogus").status_code == 400
 
     # The record appears in Dynamics (created by someone else); retrying now succeeds.
-    client_for(stack.settings, stack.sandbox.url).upsert("contacts", missing, {"lastname": "Created Elsewhere"})
+    client.upsert("contacts", missing, {"lastname": "Created Elsewhere"})
     outcome = _admin(stack, "POST", "sync-log/retry", {"kind": "contact"})
     assert outcome.status_code == 202 and outcome.json == {"requeued": 1, "not_retryable": 0}
     stack.drain()
