@@ -268,7 +268,10 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
     out(f"4. POST /associations ({len(pairs)} contact → company links)")
     linked = http.call("POST", "associations", {"associations": pairs})
     result.check("POST /associations succeeds", linked.get("success") is True, str(linked)[:200])
+    late = _right_after_export(driver, result, http) if "tasks" in driver.features else {}
     _drain(driver, result, "contact export and associations")
+    if late:
+        _check_right_after_export(driver, result, late)
 
     # 5. What landed.
     accounts = {str(r["accountid"]): r for r in _rows(sandbox, "account")}
@@ -289,7 +292,8 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
     created = [contacts[i] for i in new_contact_ids if i in contacts]
     result.check(
         "every new contact is in Dynamics exactly once",
-        len(created) == len(new_contact_ids) and len(contacts) == len(seed_contacts) + len(new_contact_ids),
+        len(created) == len(new_contact_ids)
+        and len(contacts) == len(seed_contacts) + len(new_contact_ids) + (1 if late else 0),
         f"{len(created)} of {len(new_contact_ids)} new ids; {len(contacts)} rows",
     )
     owner_of = {str(u["systemuserid"]): str(u["fullname"]) for u in _rows(sandbox, "systemuser")}
@@ -372,6 +376,79 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
         out("8. Campaign updates: no function listens on the campaign-updates queue in this build — skipped")
 
     _report(driver, data, result, seed_accounts, seed_contacts)
+
+
+_LONG_TITLE = (
+    "Senior Vice-President of Worldwide Strategic Partnerships, Alliances, "
+    "Channel Ecosystems and Business Development, Spain."
+)
+_LATE_SLUG = "ines-ortega-demo"
+
+
+def _right_after_export(driver: SessionDriver, result: SessionResult, http: _Http) -> dict[str, str]:
+    """What Genesy does next without waiting: a task and an activity for a contact just exported (not yet
+    written), with a title longer than its column; then the same person again under another LinkedIn form."""
+    driver.out("   Right after the export, before the worker runs: a contact with a 121-character title,")
+    driver.out("   a task and an e-mail about it, and the same person again with another LinkedIn URL form")
+    first = {
+        "externalId": "late-ines-1",
+        "firstName": "Inés",
+        "lastName": "Ortega",
+        "title": _LONG_TITLE,
+        "linkedinUrl": f"https://es.linkedin.com/in/{_LATE_SLUG}/?originalSubdomain=es",
+    }
+    crm_id = http.call("POST", "contacts", {"contacts": [first]})["results"][0]["crmId"]
+    task = http.call("POST", "tasks", {"subject": "Call Inés", "type": "call", "contactId": crm_id}, expect=_CREATED)
+    result.check("POST /tasks for a contact not written yet is accepted (no 404)", task.get("contactId") == crm_id)
+    fetched = driver.api.get(f"tasks/{task['id']}")
+    result.check("GET /tasks/{id} answers for a task accepted before it is written", fetched.status_code == 200)
+    email = {
+        "type": "EMAIL",
+        "direction": "OUTBOUND",
+        "subject": "Welcome, Inés",
+        "contactId": crm_id,
+        "metadata": {"messageId": "demo-late-ines", "campaignName": CAMPAIGN},
+    }
+    activity = http.call("POST", "activities", email, expect=_CREATED)
+    second = {
+        "externalId": "late-ines-2",
+        "firstName": "Ines",
+        "lastName": "Ortega",
+        "linkedinUrl": f"http://www.linkedin.com/in/{_LATE_SLUG.upper()}",
+    }
+    http.call("POST", "contacts", {"contacts": [second]})
+    return {"contact": crm_id, "task": str(task["id"]), "activity": str(activity["id"])}
+
+
+def _check_right_after_export(driver: SessionDriver, result: SessionResult, late: dict[str, str]) -> None:
+    sandbox = driver.sandbox
+    people = [r for r in _rows(sandbox, "contact") if _LATE_SLUG in str(r.get("gd_linkedinurl") or "").lower()]
+    result.check(
+        "two LinkedIn forms of one person are one Dynamics contact",
+        len(people) == 1,
+        f"{len(people)} rows: {[r.get('gd_linkedinurl') for r in people]}",
+    )
+    row = sandbox.store.get("contact", late["contact"]) if people else None
+    result.check(
+        "a 121-character title is cut to the column's 100 and the contact is written",
+        row is not None and row.get("jobtitle") == _LONG_TITLE[:100],
+        str(row.get("jobtitle") if row else None),
+    )
+    result.check(
+        "the LinkedIn URL is stored in its canonical form",
+        row is not None and row.get("gd_linkedinurl") == f"https://www.linkedin.com/in/{_LATE_SLUG}",
+        str(row.get("gd_linkedinurl") if row else None),
+    )
+    task = sandbox.store.get("task", late["task"])
+    result.check(
+        "the early task landed after its contact",
+        task is not None and task.get("_regardingobjectid_value") == late["contact"],
+    )
+    email = sandbox.store.get("email", late["activity"])
+    result.check(
+        "the early e-mail landed after its contact",
+        email is not None and email.get("_regardingobjectid_value") == late["contact"],
+    )
 
 
 def _tasks(driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http, owner_id: str) -> None:

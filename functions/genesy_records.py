@@ -3,6 +3,9 @@ auth level: the workspace key in the header Genesy was told to use is checked by
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import azure.functions as func
 
 from shared import export_service as export
@@ -21,7 +24,26 @@ bp = func.Blueprint()  # type: ignore[no-untyped-call]
 ANON = func.AuthLevel.ANONYMOUS
 
 
-@bp.route(route="health", methods=["GET"], auth_level=ANON)
+def _no_body_on_head(fn: Callable[[func.HttpRequest], func.HttpResponse]) -> Callable[..., func.HttpResponse]:
+    """HEAD answers what GET would (status and headers) without the body."""
+
+    @functools.wraps(fn)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        response = fn(req)
+        if req.method.upper() != "HEAD":
+            return response
+        return func.HttpResponse(
+            status_code=response.status_code,
+            headers=dict(response.headers),
+            mimetype=response.mimetype,
+            charset=response.charset,
+        )
+
+    return wrapper
+
+
+@bp.route(route="health", methods=["GET", "HEAD"], auth_level=ANON)
+@_no_body_on_head
 @genesy_call
 def health(req: func.HttpRequest) -> func.HttpResponse:
     ctx = genesy_context(req.headers)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
     "AppError",
     "BadRequest",
     "Conflict",
@@ -16,7 +18,28 @@ __all__ = [
     "UpstreamRejected",
     "UpstreamUnavailable",
     "regarding_not_found",
+    "safe_text",
 ]
+
+MAX_MESSAGE_CHARS = 1000
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Text fit to send back: lone surrogates (unencodable) become U+FFFD; at most `limit` characters."""
+    if not text.isascii():
+        text = _LONE_SURROGATE.sub("\ufffd", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {safe_text(str(k)): _safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(v) for v in value]
+    return value
 
 
 class AppError(Exception):
@@ -33,9 +56,10 @@ class AppError(Exception):
             self.code = code
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        """The reply body. Messages may quote what a caller sent: here it is made safe to encode and short."""
+        body: dict[str, Any] = {"error": safe_text(self.code), "message": safe_text(self.message)}
         if self.details:
-            body["details"] = self.details
+            body["details"] = _safe(self.details)
         return body
 
 
