@@ -29,6 +29,7 @@ from shared.matching import (
     plan_id_queries,
 )
 from shared.queue import get_sender
+from shared.recent import recent_records
 from shared.write_messages import WriteItem, WriteMessage, to_outgoing
 
 __all__ = [
@@ -59,8 +60,11 @@ def match_target(ctx: WorkspaceContext, kind: str, extra_select: Iterable[str] =
     sync = ctx.mappings.sync
     if kind == "company":
         return MatchTarget.for_companies(sync.company, extra_select=[*sync.company_sync_back.values(), *extra_select])
+    parent = [str(ctx.contact.parent_value)]  # what /associations needs to tell a new link from an old one
     return MatchTarget.for_contacts(
-        sync.contact, ctx.workspace.contact_entity, extra_select=[*sync.contact_sync_back.values(), *extra_select]
+        sync.contact,
+        ctx.workspace.contact_entity,
+        extra_select=[*sync.contact_sync_back.values(), *parent, *extra_select],
     )
 
 
@@ -154,6 +158,7 @@ def export_message(
         # Dynamics is slow or down: hand out new ids; the worker matches again and records aliases.
         log.warning("matching skipped for %d %s records: %s", len(unique), kind, exc.code or type(exc).__name__)
         matches = {}
+    _remember_matches(ctx, kind, matches.values())
     leaders = group_identities(target, unique)
     # Copies of one person or company in the call become one record (shared.copies has the rules).
     groups: dict[str, list[Mapping[str, Any]]] = {}
@@ -176,6 +181,14 @@ def export_message(
             )
         )
     return _message(ctx, "create", kind, items, export_values)
+
+
+def _remember_matches(ctx: WorkspaceContext, kind: str, matches: Iterable[Match]) -> None:
+    recent = recent_records()
+    parent = str(ctx.contact.parent_value)
+    for match in matches:
+        seen_parent = str(match.row.get(parent) or "") if kind == "contact" and parent in match.row else None
+        recent.saw(ctx.workspace.id, kind, match.crm_id, seen_parent)
 
 
 def _owners_differ(copies: Sequence[Mapping[str, Any]]) -> bool:
@@ -311,16 +324,40 @@ def _current_parents(
     return parents, companies_found
 
 
+def _known_state(
+    ctx: WorkspaceContext, contacts: Iterable[str], companies: Iterable[str]
+) -> tuple[dict[str, str | None], set[str], list[str], list[str]]:
+    """What this process saw a moment ago: (contact → parent or None when unknown, companies seen, contacts
+    and companies to read from Dynamics)."""
+    recent = recent_records()
+    parents: dict[str, str | None] = {}
+    seen_companies: set[str] = set()
+    read_contacts: list[str] = []
+    read_companies: list[str] = []
+    for contact in dict.fromkeys(contacts):
+        seen, parent = recent.get(ctx.workspace.id, "contact", contact)
+        if seen and parent is not None:
+            parents[contact] = parent
+        else:
+            read_contacts.append(contact)
+    for company in dict.fromkeys(companies):
+        if issued_kind(ctx.workspace.id, company) == "company" or recent.get(ctx.workspace.id, "company", company)[0]:
+            seen_companies.add(company)
+        else:
+            read_companies.append(company)
+    return parents, seen_companies, read_contacts, read_companies
+
+
 def accept_associations(ctx: WorkspaceContext, pairs: Sequence[Mapping[str, str]]) -> dict[str, Any]:
     """`POST /associations`: queue contact → company links after the writes already queued.
 
     Truthful per pair: an id that is neither in Dynamics nor one we issued and are still writing is an
     error naming it; `created` counts the pairs that will actually link something new (not repeats in the
-    call, not contacts already under that company). One `$batch` read for the ids not pending.
+    call, not contacts already under that company). What the export's matching and the worker saw a
+    moment ago (`shared.recent`) answers for most ids; the rest are read in one `$batch`.
     """
     if not pairs:
         return {"success": True, "created": 0}
-    errors: list[dict[str, str]] = []
     valid = [
         (str(p["contactCRMId"]).strip().lower(), str(p["companyCRMId"]).strip().lower())
         for p in pairs
@@ -329,41 +366,48 @@ def accept_associations(ctx: WorkspaceContext, pairs: Sequence[Mapping[str, str]
     aliases = alias_store(ctx)
     contacts = aliases.resolve(ctx.workspace.id, "contact", [c for c, _ in valid])
     companies = aliases.resolve(ctx.workspace.id, "company", [c for _, c in valid])
-    pending_contacts = pending_ids(ctx, "contact", contacts.values())
-    pending_companies = pending_ids(ctx, "company", companies.values())
-    known = _current_parents(
-        ctx,
-        sorted({i for i in contacts.values() if i not in pending_contacts}),
-        sorted({i for i in companies.values() if i not in pending_companies}),
+    pending = pending_ids(ctx, "contact", contacts.values())
+    parents, known_companies, read_contacts, read_companies = _known_state(
+        ctx, [i for i in contacts.values() if i not in pending], companies.values()
     )
+    fresh = _current_parents(ctx, read_contacts, read_companies)
+    if fresh is None:  # Dynamics could not say: accept, the worker reports what fails in the ledger
+        parents.update(dict.fromkeys(read_contacts, None))
+        known_companies.update(read_companies)
+    else:
+        parents.update(fresh[0])
+        known_companies.update(fresh[1])
+    read = set(read_contacts)
+    errors: list[dict[str, str]] = []
     items: list[WriteItem] = []
     seen: set[tuple[str, str]] = set()
     already = 0
     for pair in pairs:
         contact_id, company_id = str(pair["contactCRMId"]), str(pair["companyCRMId"])
-        problem = None
         contact = contacts.get(contact_id.strip().lower()) if is_guid(contact_id) else None
         company = companies.get(company_id.strip().lower()) if is_guid(company_id) else None
-        if contact is None or (known is not None and contact not in pending_contacts and contact not in known[0]):
+        problem = None
+        if contact is None or (contact not in pending and contact not in parents):
             problem = "Contact not found"
-        elif company is None or (known is not None and company not in pending_companies and company not in known[1]):
+        elif company is None or company not in known_companies:
             problem = "Company not found"
-        if problem:
-            errors.append({"contactCRMId": contact_id, "companyCRMId": company_id, "error": problem})
+        if problem or contact is None:
+            errors.append({"contactCRMId": contact_id, "companyCRMId": company_id, "error": problem or ""})
             continue
-        assert contact is not None and company is not None
         key = (contact_id.strip().lower(), company_id.strip().lower())
         if key in seen:
             continue
         seen.add(key)
-        if known is not None and contact not in pending_contacts and known[0].get(contact) == company:
-            already += 1  # already linked in Dynamics: nothing to write
-            continue
+        if contact not in pending and parents.get(contact) == company:
+            already += 1
+            if contact in read:
+                continue  # Dynamics says it is linked now: nothing to write
         items.append(WriteItem(crm_id=key[0], company_id=key[1], matched=True))
     if items:
         enqueue(ctx, _message(ctx, "associate", "association", items, {}))
     # A contact named with several companies ends under the last one: the earlier pairs link nothing.
-    created = len({item.crm_id for item in items})
+    last = {item.crm_id: item.company_id for item in items}
+    created = sum(1 for contact, company in last.items() if parents.get(contacts[contact]) != companies[str(company)])
     body: dict[str, Any] = {"success": bool(items) or bool(already) or not errors, "created": created}
     if errors:
         body["errors"] = errors

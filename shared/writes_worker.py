@@ -26,6 +26,7 @@ from shared.ledger import LedgerEntry, LedgerStatus, ledger_for
 from shared.logs import logger
 from shared.mapping_engine import RecordPlan, build_record, is_engaged, resolve_owner
 from shared.matching import match_records, plan_candidate_queries, plan_id_queries
+from shared.recent import recent_records
 from shared.settings import Settings
 from shared.write_messages import WriteItem, WriteMessage
 
@@ -268,12 +269,9 @@ def _write_records(
         if status in ("failed", "retrying"):
             entry.retry = _retry_payload(message, record.item)
         report.count(status)
-    ours = [
-        entry.crm_id
-        for (_, entry, _), result in zip(writes, results, strict=True)
-        if result.ok and entry.crm_id and issued_kind(ctx.workspace.id, entry.crm_id) == kind
-    ]
-    alias_store(ctx).mark_written(ctx.workspace.id, kind, [i for i in ours if i])
+    _remember_writes(
+        ctx, kind, [(record, entry) for (record, entry, _), r in zip(writes, results, strict=True) if r.ok]
+    )
     for entry, leader in followers:
         entry.status, entry.code, entry.retry = leader.status, leader.code, leader.retry
         entry.message = f"same Dynamics record as '{leader.key}' in this call" + (
@@ -282,6 +280,16 @@ def _write_records(
         report.count(entry.status)
     ledger_for(ctx.settings).record(entries)
     return report
+
+
+def _remember_writes(ctx: WorkspaceContext, kind: str, written: list[tuple[PlannedRecord, LedgerEntry]]) -> None:
+    """Ids we issued are no longer pending; what this process just wrote is known to exist (a new contact
+    has no parent account yet)."""
+    recent = recent_records()
+    for record, _ in written:
+        recent.saw(ctx.workspace.id, kind, record.target, "" if record.current is None else None)
+    ours = [r.target for r, _ in written if issued_kind(ctx.workspace.id, r.target) == kind]
+    alias_store(ctx).mark_written(ctx.workspace.id, kind, ours)
 
 
 def _association_error(error: DataverseError | None, contact_entity: str) -> tuple[str, str] | None:
@@ -350,10 +358,11 @@ def _associate(
         for contact_id, (_, company_id, _) in last_pair.items()
     ]
     results = ctx.client.write_many(entity.entity_set, writes, budget=budget)
-    for (item, _, entry), result in zip(last_pair.values(), results, strict=True):
+    for (item, company_id, entry), result in zip(last_pair.values(), results, strict=True):
         not_found = _association_error(result.error, entity.logical_name)
         if result.ok:
             entry.status = "updated"
+            recent_records().saw(ctx.workspace.id, "contact", str(entry.crm_id), company_id)
         elif not_found:
             entry.status = "failed"
             entry.code, entry.message = not_found

@@ -69,7 +69,7 @@ def test_full_export_session(stack: Any) -> None:
     people = _by_email(stack.rows("contact"))
     hank = people["hank@globex.io"]
     assert hank["contactid"] == contact_ids["l-2"]
-    assert hank["jobtitle"] == "CEO" and hank["gd_linkedinurl"] == "https://www.linkedin.com/in/hank-scorpio/"
+    assert hank["jobtitle"] == "CEO" and hank["gd_linkedinurl"] == "https://www.linkedin.com/in/hank-scorpio"
     assert hank["_ownerid_value"] == alice["id"]
     assert hank["_parentcustomerid_value"] == company_ids["co-2"]
     assert people["a+b@x.com"]["jobtitle"] == "CFO"
@@ -92,7 +92,7 @@ def test_full_export_session(stack: Any) -> None:
             "lastName": "Scorpio",
             "email": "hank@globex.io",
             "title": "Chairman",
-            "linkedinUrl": "https://www.linkedin.com/in/hank-scorpio/",
+            "linkedinUrl": "https://www.linkedin.com/in/hank-scorpio",
         }
     ]
 
