@@ -25,6 +25,7 @@ from shared.matching import (
     MatchTarget,
     group_identities,
     match_records,
+    match_with_fallback,
     plan_candidate_queries,
     plan_id_queries,
 )
@@ -78,9 +79,18 @@ def run_queries(
 
 
 def find_matches(
-    client: DataverseClient, target: MatchTarget, records: Sequence[Mapping[str, Any]], budget: Budget
+    client: DataverseClient,
+    target: MatchTarget,
+    records: Sequence[Mapping[str, Any]],
+    budget: Budget,
+    *,
+    fallback: bool = True,
 ) -> dict[str, Match]:
-    """One batched read of candidates, then the pure matcher."""
+    """One batched read of candidates, then the pure matcher; with `fallback`, a second read only when a
+    record with a LinkedIn URL matched nothing (its URL may be stored with a country subdomain or a query
+    string: `shared.matching.plan_fallback_queries`)."""
+    if fallback:
+        return match_with_fallback(target, records, lambda queries: run_queries(client, queries, budget))
     queries = plan_candidate_queries(target, records)
     return match_records(target, records, queries, run_queries(client, queries, budget)) if queries else {}
 
@@ -153,7 +163,9 @@ def export_message(
     unique = list(latest.values())
     target = match_target(ctx, kind)
     try:
-        matches = find_matches(ctx.client, target, unique, Budget(ctx.settings.match_timeout_seconds))
+        # One read: Genesy is waiting. A LinkedIn URL stored in an unusual form is found by the worker's
+        # re-check (the slug fallback rides in its one $batch); the id handed out then becomes an alias.
+        matches = find_matches(ctx.client, target, unique, Budget(ctx.settings.match_timeout_seconds), fallback=False)
     except DataverseError as exc:
         # Dynamics is slow or down: hand out new ids; the worker matches again and records aliases.
         log.warning("matching skipped for %d %s records: %s", len(unique), kind, exc.code or type(exc).__name__)

@@ -8,32 +8,34 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from mapping_store.models import EntityExportMapping, UserMapping, WritePolicy
 from shared.dataverse.models import ColumnMetadata, EntityMetadata
+from shared.normalise import canonical_linkedin_url
 
 __all__ = [
+    "LINKEDIN_SOURCES",
     "ExportValueError",
+    "Fitted",
     "OwnerDecision",
     "RecordPlan",
     "Skipped",
     "Write",
     "build_record",
     "convert_value",
+    "fit_value",
     "is_engaged",
     "resolve_export_values",
     "resolve_owner",
 ]
 
 _TEXT_TYPES = {"String", "Memo"}
-_INT_TYPES = {"Integer", "BigInt"}
-_FLOAT_TYPES = {"Decimal", "Double", "Money"}
-_CHOICE_TYPES = {"Picklist", "State", "Status"}
-_LOOKUP_TYPES = {"Lookup", "Customer", "Owner"}
+# Genesy fields holding a LinkedIn URL: written in the one canonical form, `https://www.linkedin.com/in/<slug>`.
+LINKEDIN_SOURCES = frozenset({"linkedinUrl"})
 _TRUE = {"true", "yes", "y", "1", "si", "sí", "on"}
 _FALSE = {"false", "no", "n", "0", "off"}
 
@@ -161,96 +163,229 @@ def resolve_owner(
     return OwnerDecision(None, "none", "; ".join(notes) or None)
 
 
+# Converters: one per Dataverse column type. Each turns a Genesy value into what the column takes, fitted
+# to the column's shape where that is safe (text cut to its length), with notes on what it changed;
+# ValueError when no safe conversion exists (that one column is skipped, the record still written).
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# Text that a cut would turn into a wrong value rather than a shorter one: an e-mail address, a URL,
+# a phone number.
+_UNCUTTABLE = re.compile(r"^(?:\S+@\S+|[a-z][a-z0-9+.-]*://\S+|www\.\S+|\+?[\d\s().\-/]{6,})$", re.IGNORECASE)
+# Ranges no column of the type goes beyond (Dataverse's limits for Integer, BigInt, Decimal, Double and
+# Money columns); a column's own MinValue/MaxValue may be narrower.
+_WHOLE_RANGE = {"Integer": (-(2**31), 2**31 - 1), "BigInt": (-(2**63), 2**63 - 1)}
+_NUMBER_LIMIT = {"Decimal": 100_000_000_000, "Double": 100_000_000_000, "Money": 922_337_203_685_477}
+_EARLIEST_YEAR = 1753  # Dataverse stores no date before 1753-01-01
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A converted value and what fitting it to its column changed (e.g. "cut to 100 characters (was 121)")."""
+
+    value: Any
+    notes: tuple[str, ...] = ()
+
+
+def _utf16_length(text: str) -> int:
+    """Length as Dataverse counts it (UTF-16 code units: an emoji is two)."""
+    return len(text) if text.isascii() else len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _cut(text: str, limit: int) -> str:
+    """The longest prefix of `text` within `limit` UTF-16 code units, never splitting a character."""
+    if text.isascii():
+        return text[:limit]
+    size = 0
+    for index, char in enumerate(text):
+        size += 2 if ord(char) > 0xFFFF else 1
+        if size > limit:
+            return text[:index]
+    return text
+
+
+def _to_text(value: Any, column: ColumnMetadata) -> Fitted:
+    if isinstance(value, list | dict):
+        raise ValueError("a list or object cannot go into a text column")
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = value if isinstance(value, str) else str(value)
+    notes: list[str] = []
+    if not text.isascii() and _SURROGATES.search(text):
+        text = _SURROGATES.sub("\ufffd", text)
+        notes.append("characters that are not valid Unicode (lone surrogates) replaced with \ufffd")
+    limit = column.max_length
+    length = _utf16_length(text)
+    if limit and length > limit:
+        if _UNCUTTABLE.match(text.strip()):
+            raise ValueError(f"{length} characters do not fit in {limit}, and this value would be wrong if cut")
+        text = _cut(text, limit)
+        notes.append(f"cut to {limit} characters (was {length})")
+    return Fitted(text, tuple(notes))
+
+
+def _whole_number(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value).strip().replace(",", "").replace("_", "")
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    raise ValueError(f"{value!r} is not a whole number")
+
+
+def _to_whole_number(value: Any, column: ColumnMetadata) -> Fitted:
+    number = _whole_number(value)
+    low, high = _WHOLE_RANGE.get(column.type, _WHOLE_RANGE["BigInt"])
+    if not low <= number <= high:
+        raise ValueError(f"{number} is outside what a {column.type} column holds ({low} to {high})")
+    return Fitted(number)
+
+
+def _to_number(value: Any, column: ColumnMetadata) -> Fitted:
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    try:
+        number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{value!r} is not a number") from None
+    if math.isnan(number) or math.isinf(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    limit = _NUMBER_LIMIT.get(column.type, _NUMBER_LIMIT["Decimal"])
+    if abs(number) > limit:
+        raise ValueError(f"{value!r} is outside what a {column.type} column holds (-{limit:,} to {limit:,})")
+    return Fitted(number)
+
+
+def _to_boolean(value: Any, column: ColumnMetadata) -> Fitted:
+    if isinstance(value, bool):
+        return Fitted(value)
+    text = str(value).strip().casefold()
+    if column.options and text in column.options:
+        return Fitted(bool(column.options[text]))
+    if text in _TRUE:
+        return Fitted(True)
+    if text in _FALSE:
+        return Fitted(False)
+    raise ValueError(f"{value!r} is not Yes/No")
+
+
+def _choice_code(item: Any, column: ColumnMetadata) -> int:
+    if isinstance(item, int) and not isinstance(item, bool):
+        if column.options and item not in column.options.values():
+            raise ValueError(f"{item!r} is not a value of choice column {column.logical_name}")
+        return item
+    text = str(item).strip().casefold()
+    if text in column.options:
+        return column.options[text]
+    if re.fullmatch(r"\d+", text) and int(text) in column.options.values():
+        return int(text)
+    labels = ", ".join(sorted(column.options)) or "none known"
+    raise ValueError(f"{item!r} is not a label of choice column {column.logical_name} ({labels})")
+
+
+def _to_choice(value: Any, column: ColumnMetadata) -> Fitted:
+    items = value if isinstance(value, list) else [value]
+    codes = [_choice_code(item, column) for item in items]
+    if len(codes) != 1:
+        raise ValueError(f"{value!r} is not a single choice")
+    return Fitted(codes[0])
+
+
+def _to_choices(value: Any, column: ColumnMetadata) -> Fitted:
+    """A multi-select column: a list, or labels separated by `;`. Unknown labels are left out with a note
+    as long as one is known; the codes go as Dataverse takes them, `"1,3"`."""
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, str) and ";" in value:
+        items = [part for part in value.split(";") if part.strip()]
+    codes: list[int] = []
+    unknown: list[str] = []
+    first_error: ValueError | None = None
+    for item in items:
+        try:
+            code = _choice_code(item, column)
+        except ValueError as exc:
+            first_error = first_error or exc
+            unknown.append(repr(item))
+            continue
+        if code not in codes:
+            codes.append(code)
+    if not codes:
+        raise first_error or ValueError("no choice given")
+    notes = (f"left out {', '.join(unknown)}: not labels of choice column {column.logical_name}",) if unknown else ()
+    return Fitted(",".join(str(c) for c in codes), notes)
+
+
 def _parse_datetime(text: str) -> datetime:
     cleaned = text.strip().replace("Z", "+00:00")
     value = datetime.fromisoformat(cleaned)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _datetime_text(value: Any) -> tuple[date, str]:
+    """The value as a date or instant, and as Dataverse takes it (`2024-01-15`, `2024-01-15T08:00:00Z`)."""
+    if isinstance(value, datetime):
+        return value, value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value, value.isoformat()
+    raw = str(value).strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        return date.fromisoformat(raw), raw
+    moment = _parse_datetime(raw)
+    return moment, moment.isoformat().replace("+00:00", "Z")
+
+
+def _to_datetime(value: Any, column: ColumnMetadata) -> Fitted:
+    try:
+        moment, text = _datetime_text(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r} is not a date") from None
+    if moment.year < _EARLIEST_YEAR:
+        raise ValueError(f"{value!r} is before {_EARLIEST_YEAR}, the earliest date Dynamics stores")
+    return Fitted(text)
+
+
+def _to_lookup(value: Any, column: ColumnMetadata) -> Fitted:
+    raise ValueError(f"{column.logical_name} is a lookup; map it through owners or associations")
+
+
+Converter = Callable[[Any, ColumnMetadata], Fitted]
+
+_CONVERTERS: dict[str, Converter] = {
+    "String": _to_text,
+    "Memo": _to_text,
+    "Integer": _to_whole_number,
+    "BigInt": _to_whole_number,
+    "Decimal": _to_number,
+    "Double": _to_number,
+    "Money": _to_number,
+    "Boolean": _to_boolean,
+    "Picklist": _to_choice,
+    "State": _to_choice,
+    "Status": _to_choice,
+    "MultiSelectPicklist": _to_choices,
+    "DateTime": _to_datetime,
+    "Lookup": _to_lookup,
+    "Customer": _to_lookup,
+    "Owner": _to_lookup,
+}
+
+
+def fit_value(value: Any, column: ColumnMetadata | None) -> Fitted:
+    """Convert a Genesy value to what the column's Dataverse type takes, fitted to the column (see
+    `Fitted`); ValueError says why no safe conversion exists. Columns of other types take it as is."""
+    converter = _CONVERTERS.get(column.type) if column is not None else None
+    if converter is None or column is None:
+        return Fitted(value)
+    return converter(value, column)
+
+
 def convert_value(value: Any, column: ColumnMetadata | None) -> Any:
     """Convert a Genesy value to what the column's Dataverse type expects; ValueError says why not."""
-    if column is None:
-        return value
-    kind = column.type
-    if kind in _TEXT_TYPES:
-        if isinstance(value, list | dict):
-            raise ValueError("a list or object cannot go into a text column")
-        return (
-            value
-            if isinstance(value, str)
-            else ("true" if value is True else "false" if value is False else str(value))
-        )
-    if kind in _INT_TYPES:
-        if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a whole number")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        text = str(value).strip().replace(",", "").replace("_", "")
-        if re.fullmatch(r"[+-]?\d+", text):
-            return int(text)
-        raise ValueError(f"{value!r} is not a whole number")
-    if kind in _FLOAT_TYPES:
-        if isinstance(value, bool):
-            raise ValueError(f"{value!r} is not a number")
-        try:
-            number = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{value!r} is not a number") from None
-        if math.isnan(number) or math.isinf(number):
-            raise ValueError(f"{value!r} is not a finite number")
-        return number
-    if kind == "Boolean":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().casefold()
-        if column.options and text in column.options:
-            return bool(column.options[text])
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ValueError(f"{value!r} is not Yes/No")
-    if kind in _CHOICE_TYPES or kind == "MultiSelectPicklist":
-        items = value if isinstance(value, list) else [value]
-        if kind == "MultiSelectPicklist" and isinstance(value, str) and ";" in value:
-            items = [part for part in value.split(";") if part.strip()]
-        codes: list[int] = []
-        for item in items:
-            if isinstance(item, int) and not isinstance(item, bool):
-                if column.options and item not in column.options.values():
-                    raise ValueError(f"{item!r} is not a value of choice column {column.logical_name}")
-                codes.append(item)
-                continue
-            text = str(item).strip().casefold()
-            if text in column.options:
-                codes.append(column.options[text])
-            elif re.fullmatch(r"\d+", text) and int(text) in column.options.values():
-                codes.append(int(text))
-            else:
-                labels = ", ".join(sorted(column.options)) or "none known"
-                raise ValueError(f"{item!r} is not a label of choice column {column.logical_name} ({labels})")
-        if kind == "MultiSelectPicklist":
-            return ",".join(str(c) for c in codes)
-        if len(codes) != 1:
-            raise ValueError(f"{value!r} is not a single choice")
-        return codes[0]
-    if kind == "DateTime":
-        if isinstance(value, datetime):
-            return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        if isinstance(value, date):
-            return value.isoformat()
-        try:
-            text = str(value).strip()
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-                return text
-            return _parse_datetime(text).isoformat().replace("+00:00", "Z")
-        except ValueError:
-            raise ValueError(f"{value!r} is not a date") from None
-    if kind in _LOOKUP_TYPES:
-        raise ValueError(f"{column.logical_name} is a lookup; map it through owners or associations")
-    return value
+    return fit_value(value, column).value
 
 
 def _policy_allows(policy: WritePolicy, column: str, existing: Mapping[str, Any] | None) -> str | None:
@@ -261,6 +396,63 @@ def _policy_allows(policy: WritePolicy, column: str, existing: Mapping[str, Any]
         return "on_create: the record already exists"
     if policy is WritePolicy.IF_EMPTY and not _empty(existing.get(column)):
         return "if_empty: Dynamics already has a value"
+    return None
+
+
+def _source_value(source: str, value: Any) -> Any:
+    """A mapped Genesy field's value as we write it: LinkedIn URLs in their canonical form."""
+    if source in LINKEDIN_SOURCES and isinstance(value, str):
+        return canonical_linkedin_url(value) or value
+    return value
+
+
+def _candidates(
+    mapping: EntityExportMapping,
+    record: Mapping[str, Any],
+    export_values: Mapping[str, Any],
+    plan: RecordPlan,
+    *,
+    engaged: bool,
+) -> list[tuple[str, Any, str, WritePolicy]]:
+    """(column, value, source, policy) for everything the mapping may write, in mapping order."""
+    candidates: list[tuple[str, Any, str, WritePolicy]] = []
+    for item in mapping.fields:
+        value = _source_value(item.source, record.get(item.source))
+        candidates.append((item.column, value, f"field:{item.source}", item.policy))
+    for fixed in mapping.fixed:
+        candidates.append((fixed.column, fixed.value, "fixed", fixed.policy))
+    for export_field in mapping.export_fields:
+        value = export_values.get(export_field.name)
+        candidates.append((export_field.column, value, f"export:{export_field.name}", export_field.policy))
+    for engagement in mapping.engagement:
+        if engaged:
+            candidates.append((engagement.column, engagement.value, "engagement", engagement.policy))
+        else:
+            plan.skipped.append(Skipped(engagement.column, "engagement", "the record took part in no campaign"))
+    return candidates
+
+
+def _refusal(
+    plan: RecordPlan,
+    column: str,
+    value: Any,
+    policy: WritePolicy,
+    existing: Mapping[str, Any] | None,
+    metadata: EntityMetadata | None,
+) -> tuple[str, str | None] | None:
+    """Why this column is not written — (reason, warning or None) — or None when it may be."""
+    if _empty(value):
+        return "no value", None
+    refusal = _policy_allows(policy, column, existing)
+    if refusal:
+        return refusal, None
+    if metadata is None:
+        return None
+    meta = metadata.columns.get(column)
+    if meta is None:
+        return f"{metadata.logical_name} has no column '{column}'", f"{column}: no such column in Dynamics"
+    if not (meta.valid_for_create if plan.creating else meta.valid_for_update):
+        return "Dynamics does not allow writing this column", None
     return None
 
 
@@ -277,62 +469,35 @@ def build_record(
     """Build one record's Dataverse body.
 
     `existing` is the record's current Dynamics values (None when creating). Empty Genesy values never
-    blank a Dynamics column. A value that cannot be converted skips that column with a warning; the
-    record is still written.
+    blank a Dynamics column. A value is fitted to its column (text cut to the column's length, with a
+    warning); a value that cannot be converted safely skips that column with a warning. Either way the
+    record is still written: nothing one field holds loses the whole record.
     """
     plan = RecordPlan(creating=existing is None)
     columns = metadata.columns if metadata else {}
-    candidates: list[tuple[str, Any, str, WritePolicy]] = []
-    for item in mapping.fields:
-        candidates.append((item.column, record.get(item.source), f"field:{item.source}", item.policy))
-    for fixed in mapping.fixed:
-        candidates.append((fixed.column, fixed.value, "fixed", fixed.policy))
-    for export_field in mapping.export_fields:
-        candidates.append(
-            (
-                export_field.column,
-                export_values.get(export_field.name),
-                f"export:{export_field.name}",
-                export_field.policy,
-            )
-        )
-    for engagement in mapping.engagement:
-        if engaged:
-            candidates.append((engagement.column, engagement.value, "engagement", engagement.policy))
-        else:
-            plan.skipped.append(Skipped(engagement.column, "engagement", "the record took part in no campaign"))
-    for column, value, source, policy in candidates:
-        if _empty(value):
-            plan.skipped.append(Skipped(column, source, "no value"))
-            continue
-        refusal = _policy_allows(policy, column, existing)
-        if refusal:
-            plan.skipped.append(Skipped(column, source, refusal))
-            continue
-        meta = columns.get(column)
-        if metadata is not None and meta is None:
-            plan.skipped.append(Skipped(column, source, f"{metadata.logical_name} has no column '{column}'"))
-            plan.warnings.append(f"{column}: no such column in Dynamics")
-            continue
-        if meta is not None and not (meta.valid_for_create if plan.creating else meta.valid_for_update):
-            plan.skipped.append(Skipped(column, source, "Dynamics does not allow writing this column"))
+    for column, value, source, policy in _candidates(mapping, record, export_values, plan, engaged=engaged):
+        refusal = _refusal(plan, column, value, policy, existing, metadata)
+        if refusal is not None:
+            plan.skipped.append(Skipped(column, source, refusal[0]))
+            plan.warnings.extend([refusal[1]] if refusal[1] else [])
             continue
         try:
-            converted = convert_value(value, meta)
+            fitted = fit_value(value, columns.get(column))
         except ValueError as exc:
             plan.skipped.append(Skipped(column, source, str(exc)))
             plan.warnings.append(f"{column}: {exc}")
             continue
-        if meta is not None and meta.max_length and isinstance(converted, str) and len(converted) > meta.max_length:
-            plan.warnings.append(f"{column}: {len(converted)} characters, the column holds {meta.max_length}")
-        plan.body[column] = converted
-        plan.writes.append(Write(column, converted, source))
+        plan.warnings.extend(f"{column}: {note}" for note in fitted.notes)
+        plan.body[column] = fitted.value
+        plan.writes.append(Write(column, fitted.value, source))
     if owner is not None and owner.owner_id:
         plan.body["ownerid@odata.bind"] = f"/systemusers({owner.owner_id})"
         plan.writes.append(Write("ownerid", owner.owner_id, f"owner:{owner.source}"))
     if owner is not None and owner.note:
         plan.warnings.append(f"owner: {owner.note}")
     if plan.creating and metadata is not None:
+        # Only a warning: Dataverse's Web API enforces SystemRequired columns, not ApplicationRequired
+        # ones (contact `lastname`, account `name`), so the record is written without them.
         for meta in metadata.columns.values():
             if meta.required and meta.logical_name not in plan.body and meta.type in _TEXT_TYPES:
                 plan.warnings.append(f"{meta.logical_name}: required by Dynamics and no value is mapped")

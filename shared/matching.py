@@ -5,6 +5,12 @@ Two steps around one batched read:
    (one anchor condition per rule, values chunked to keep URLs short) that fetch every possible match;
 2. `match_records` decides precisely on the fetched rows, normalising both sides the same way.
 
+LinkedIn URLs are first looked up by their usual exact forms (index-friendly `In()`). A URL stored
+with a country subdomain or a query string is not among them: `plan_fallback_queries` asks, for the
+records nothing matched, for rows whose column contains `/in/<slug>` — a second read, only then —
+and `match_records` keeps only the rows whose normalised slug is exactly the record's.
+`match_with_fallback` runs both reads through a query runner the caller passes in.
+
 Several matches for one record: the most recently modified active record wins, the others are noted.
 Records in one call that identify the same person or company are grouped, so a batch never creates
 two records for one identity.
@@ -19,15 +25,18 @@ from typing import Any
 
 from mapping_store.models import CompanyMatching, ContactMatching, MatchCondition, MatchRule, Normaliser
 from shared.dataverse.odata import encoded_length, in_filter, in_values_json, odata_literal
-from shared.normalise import normalise, normalise_name, strip_accents
+from shared.normalise import encode_linkedin_slug, normalise, normalise_name, strip_accents
 
 __all__ = [
     "CandidateQuery",
     "Match",
     "MatchTarget",
+    "QueryRunner",
     "group_identities",
     "match_records",
+    "match_with_fallback",
     "plan_candidate_queries",
+    "plan_fallback_queries",
     "plan_id_queries",
     "record_keys",
 ]
@@ -168,7 +177,7 @@ def _server_terms(target: MatchTarget, condition: MatchCondition, raw: Any) -> t
     kind = condition.normaliser
     normalised = _norm(target, condition, raw)
     if kind is Normaliser.LINKEDIN:
-        return "in", _linkedin_variants(normalised, text)
+        return "in", _linkedin_variants(normalised, text) if normalised else []
     if kind is Normaliser.DOMAIN:
         return "contains", [normalised + "." if target.any_domain_extension else normalised]
     if kind is Normaliser.NAME and _is_company_name(target, condition):
@@ -186,24 +195,40 @@ def _server_terms(target: MatchTarget, condition: MatchCondition, raw: Any) -> t
     return "in", sorted({text, normalised})
 
 
+# How profile URLs are usually stored: ours (the first), as a browser copies it (with the slash), and the
+# older or hand-typed forms. Any other form (a country subdomain, a query string...) is left to the
+# slug fallback, so that this list, sent for every record, stays short.
+_LINKEDIN_FORMS = (
+    "https://www.linkedin.com/{}",
+    "https://www.linkedin.com/{}/",
+    "https://linkedin.com/{}",
+    "https://linkedin.com/{}/",
+    "http://www.linkedin.com/{}",
+    "http://www.linkedin.com/{}/",
+    "www.linkedin.com/{}",
+    "linkedin.com/{}",
+)
+
+
+def _slug_forms(slug: str) -> list[str]:
+    """The slug as decoded text and, when they differ, percent-encoded as a browser copies it (and as we
+    write it)."""
+    encoded = encode_linkedin_slug(slug)
+    return [slug] if encoded == slug else [slug, encoded]
+
+
 def _linkedin_variants(normalised: str, raw: str) -> list[str]:
-    """The usual ways a profile URL is stored, for an exact (index-friendly) `In()` instead of `contains()`.
+    """The usual stored forms of a profile URL (`_LINKEDIN_FORMS`, with the slug decoded and percent-
+    encoded) and the URL exactly as Genesy sent it, for an exact, index-friendly `In()`.
 
     Dynamics compares case-insensitively, so case needs no variants. A URL stored with a country
-    subdomain or a query string is not among them; see docs/mappings.md.
+    subdomain or a query string is not among them: `plan_fallback_queries` finds it.
     """
-    if "/" not in normalised:
-        return [raw]
-    forms = (
-        "https://www.linkedin.com/{}",
-        "https://www.linkedin.com/{}/",
-        "https://linkedin.com/{}",
-        "https://linkedin.com/{}/",
-        "http://www.linkedin.com/{}",
-        "www.linkedin.com/{}",
-        "linkedin.com/{}",
-    )
-    return sorted({raw, *(form.format(normalised) for form in forms)})
+    kind, slug = normalised.split("/", 1)
+    forms = {raw}
+    for slug_form in _slug_forms(slug):
+        forms.update(form.format(f"{kind}/{slug_form}") for form in _LINKEDIN_FORMS)
+    return sorted(forms)
 
 
 def _chunks(terms: Sequence[str], renderer: tuple[Callable[[list[str]], str], Callable[[str], int]]) -> Iterable[str]:
@@ -214,6 +239,8 @@ def _chunks(terms: Sequence[str], renderer: tuple[Callable[[list[str]], str], Ca
     size = frame
     for term in terms:
         piece = piece_length(term)
+        if frame + piece > MAX_FILTER_CHARS:
+            continue  # no real identity is this long (the normalisers refuse them first); never a URL too long
         if chunk and size + piece > MAX_FILTER_CHARS:
             yield render(chunk)
             chunk, size = [], frame
@@ -270,7 +297,12 @@ def _narrowing(target: MatchTarget, rule: MatchRule, anchor: MatchCondition) -> 
 
 
 def _server_mode(target: MatchTarget, condition: MatchCondition) -> str:
-    return _server_terms(target, condition, "x")[0]
+    """How `_server_terms` looks this condition up: "in", "contains" or "startswith"."""
+    if condition.normaliser is Normaliser.DOMAIN:
+        return "contains"
+    if condition.normaliser is Normaliser.NAME and _is_company_name(target, condition):
+        return "startswith"
+    return "in"
 
 
 def plan_candidate_queries(target: MatchTarget, records: Sequence[Mapping[str, Any]]) -> list[CandidateQuery]:
@@ -311,7 +343,11 @@ def _paired_chunks(first: str, second: str, pairs: Sequence[tuple[str, str]]) ->
     chunk_b: dict[str, None] = {}
     size = 400
     for a, b in pairs:
-        grow = (0 if a in chunk_a else size_a(a)) + (0 if b in chunk_b else size_b(b))
+        piece_a = 0 if a in chunk_a else size_a(a)
+        piece_b = 0 if b in chunk_b else size_b(b)
+        if 400 + piece_a + piece_b > MAX_FILTER_CHARS:
+            continue  # as in `_chunks`: a pair that cannot fit any filter is no identity
+        grow = piece_a + piece_b
         if chunk_a and size + grow > MAX_FILTER_CHARS:
             yield f"{render_a(list(chunk_a))} and {render_b(list(chunk_b))}"
             chunk_a, chunk_b, size = {}, {}, 400
@@ -321,6 +357,63 @@ def _paired_chunks(first: str, second: str, pairs: Sequence[tuple[str, str]]) ->
         size += grow
     if chunk_a:
         yield f"{render_a(list(chunk_a))} and {render_b(list(chunk_b))}"
+
+
+def _fallback_fragments(normalised: str) -> list[str]:
+    """`/in/<slug>` as `contains()` fragments (decoded and percent-encoded). A `[` opens a character class
+    in Dataverse's LIKE, so a fragment stops before one; one too short to be selective is not asked."""
+    kind, slug = normalised.split("/", 1)
+    cut = {f"/{kind}/{slug_form}".split("[", 1)[0] for slug_form in _slug_forms(slug)}
+    fragments = sorted(f for f in cut if len(f) >= len(kind) + 4)
+    # A fragment containing another finds nothing more.
+    return [f for f in fragments if not any(other != f and other in f for other in fragments)]
+
+
+def plan_fallback_queries(
+    target: MatchTarget, records: Sequence[Mapping[str, Any]], matches: Mapping[str, Match]
+) -> list[CandidateQuery]:
+    """The second read, for LinkedIn URLs stored in a form the exact lookup cannot name (a country or
+    mobile subdomain, a query string, a fragment...): `contains(column,'/in/<slug>')` for each record
+    with a LinkedIn URL that `matches` (the first read's result) has nothing for. Empty when there is
+    no such record. `match_records` over both reads then keeps only exact slug matches, so
+    `/in/jose-garcia-2` never stands for `/in/jose-garcia`."""
+    select = _select_columns(target)
+    expand = _expand_clause(target)
+    queries: list[CandidateQuery] = []
+    for rule in target.rules:
+        linkedin = [c for c in rule.all_of if c.normaliser is Normaliser.LINKEDIN and "/" not in c.column]
+        if not linkedin:
+            continue
+        condition = linkedin[0]
+        fragments: dict[str, None] = {}
+        for record in records:
+            if str(record.get("externalId", "")) in matches or _rule_values(target, rule, record) is None:
+                continue
+            for fragment in _fallback_fragments(_norm(target, condition, record.get(condition.field))):
+                fragments[fragment] = None
+        filters = _chunks(sorted(fragments), _renderer(condition.column, "contains")) if fragments else []
+        queries.extend(CandidateQuery(target.entity_set, f, select, "candidates", expand) for f in filters)
+    return queries
+
+
+QueryRunner = Callable[[Sequence[CandidateQuery]], Sequence[Sequence[Mapping[str, Any]]]]
+"""Runs planned queries (e.g. in one `$batch`) and returns each one's rows, in order."""
+
+
+def match_with_fallback(
+    target: MatchTarget, records: Sequence[Mapping[str, Any]], run: QueryRunner
+) -> dict[str, Match]:
+    """`match_records` over the candidate read, plus the LinkedIn fallback read when (and only when) a
+    record with a LinkedIn URL matched nothing in the first. `run` does the I/O."""
+    queries = plan_candidate_queries(target, records)
+    if not queries:
+        return {}
+    results = list(run(queries))
+    matches = match_records(target, records, queries, results)
+    fallback = plan_fallback_queries(target, records, matches)
+    if not fallback:
+        return matches
+    return match_records(target, records, [*queries, *fallback], [*results, *run(fallback)])
 
 
 def plan_id_queries(

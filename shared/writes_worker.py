@@ -25,7 +25,7 @@ from shared.export_service import alias_store, match_target, run_queries
 from shared.ledger import LedgerEntry, LedgerStatus, ledger_for
 from shared.logs import logger
 from shared.mapping_engine import RecordPlan, build_record, is_engaged, resolve_owner
-from shared.matching import match_records, plan_candidate_queries, plan_id_queries
+from shared.matching import match_records, plan_candidate_queries, plan_fallback_queries, plan_id_queries
 from shared.recent import recent_records
 from shared.settings import Settings
 from shared.write_messages import WriteItem, WriteMessage
@@ -147,7 +147,13 @@ def plan_records(ctx: WorkspaceContext, message: WriteMessage, budget: Budget) -
         ids = [resolved.get(item.crm_id.lower(), item.crm_id.lower()) for item in items]
     # One $batch: the re-check of records not matched at accept time, and every record's current values.
     target_spec = match_target(ctx, kind, extra_select=columns)
-    candidate_queries = plan_candidate_queries(target_spec, records) if records else []
+    # Every record here missed the exact lookup when it was accepted: its LinkedIn URL may be stored in a
+    # form only the slug fallback finds (a country subdomain, a query string), asked in the same $batch.
+    candidate_queries = (
+        [*plan_candidate_queries(target_spec, records), *plan_fallback_queries(target_spec, records, {})]
+        if records
+        else []
+    )
     id_queries = plan_id_queries(entity.entity_set, entity.primary_id, ids, columns)
     found_rows = run_queries(ctx.client, [*candidate_queries, *id_queries], budget)
     split = len(candidate_queries)

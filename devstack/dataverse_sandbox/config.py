@@ -37,7 +37,9 @@ class SandboxConfig:
     max_batch_url_length: int = 65536
     max_batch_requests: int = 1000
     max_bulk_targets: int = 0  # 0 = no limit (Dataverse documents none; payload size bounds it)
-    enforce_application_required: bool = True
+    # Dataverse's Web API enforces SystemRequired columns only; True also refuses a create without an
+    # ApplicationRequired column (contact/lead `lastname`, account `name`), as a form would.
+    enforce_application_required: bool = False
     accent_insensitive: bool = True
     token_ttl_s: int = 3600
 

@@ -66,7 +66,7 @@ class Store:
     def __init__(self, default_user_id: str) -> None:
         self.lock = threading.RLock()
         self.default_user_id = default_user_id
-        self.enforce_application_required = True
+        self.enforce_application_required = False  # like the Web API; see SandboxConfig
         self._tables: dict[str, dict[str, Row]] = {name: {} for name in ENTITIES}
         self._version = 1000
         self._undo: list[tuple[str, str, Row | None]] | None = None

@@ -91,7 +91,9 @@ def encode_query(params: Mapping[str, str]) -> str:
 
 
 def _percent(match: re.Match[str]) -> str:
-    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8"))
+    # A lone UTF-16 surrogate (JSON `"\ud800"` decodes to one) has no UTF-8 form: it is sent as U+FFFD,
+    # the replacement character, rather than failing the whole request.
+    return "".join(f"%{byte:02X}" for byte in _SURROGATE.sub("\ufffd", match.group()).encode("utf-8"))
 
 
 def _quote_value(value: str) -> str:
@@ -100,6 +102,7 @@ def _quote_value(value: str) -> str:
     return _NEEDS_QUOTING.sub(_percent, value)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _SAFE = "'(),:@/$*!~"
 _NEEDS_QUOTING = re.compile(r"[^A-Za-z0-9_.\-~'(),:@/$*!]+")
 
@@ -112,4 +115,4 @@ def encoded_length(text: str) -> int:
     """An upper bound of `len(quote(text))` as `encode_query` encodes it, without encoding."""
     if text.isascii():
         return len(text) + 2 * len(text.translate(_DROP_UNRESERVED))
-    return 3 * len(text.encode("utf-8"))
+    return 3 * len(text.encode("utf-8", "surrogatepass"))  # a lone surrogate is sent as U+FFFD: 3 bytes too

@@ -15,6 +15,7 @@ from shared.mapping_engine import (
     ExportValueError,
     build_record,
     convert_value,
+    fit_value,
     is_engaged,
     resolve_export_values,
     resolve_owner,
@@ -113,10 +114,147 @@ def test_unconvertible_values_skip_the_column_with_a_warning() -> None:
     assert plan.body["lastname"] == "X"
 
 
-def test_too_long_values_are_sent_and_flagged() -> None:
-    plan = build_record(MAPPING, {"lastName": "x" * 60}, export_values={}, existing=None, metadata=META)
-    assert plan.body["lastname"] == "x" * 60  # Dynamics has the last word; its reason lands in the ledger
-    assert any("holds 50" in w for w in plan.warnings)
+def test_too_long_text_is_cut_to_the_column_and_the_record_still_written() -> None:
+    record = {"lastName": "x" * 60, "title": "T" * 121, "firstName": "F" * 300, "description": "d" * 2500}
+    plan = build_record(MAPPING, record, export_values={}, existing=None, metadata=META)
+    assert plan.body["lastname"] == "x" * 50
+    assert plan.body["jobtitle"] == "T" * 100
+    assert plan.body["firstname"] == "F" * 50
+    assert plan.body["description"] == "d" * 2000  # memo columns too
+    assert "jobtitle: cut to 100 characters (was 121)" in plan.warnings
+    assert "lastname: cut to 50 characters (was 60)" in plan.warnings
+    assert "description: cut to 2000 characters (was 2500)" in plan.warnings
+    assert {w.column for w in plan.writes} >= {"lastname", "jobtitle", "firstname", "description"}
+
+
+def test_cutting_counts_utf16_units_like_dataverse_and_never_splits_a_character() -> None:
+    column = ColumnMetadata("x", "String", 5)
+    assert convert_value("ab😀cd", column) == "ab😀c"  # the emoji counts two, as in .NET
+    assert convert_value("abcd😀", column) == "abcd"  # not half an emoji
+    fitted = fit_value("ñ" * 7, column)
+    assert fitted.value == "ñ" * 5 and fitted.notes == ("cut to 5 characters (was 7)",)
+
+
+@pytest.mark.parametrize(
+    "value", ["someone.with.a.very.long.address@example.com", "https://example.com/a/long/path", "+34 600 000 000 00"]
+)
+def test_an_email_url_or_phone_too_long_is_not_cut_but_skipped(value: str) -> None:
+    mapping = EntityExportMapping(
+        fields=[FieldMapping(source="v", column="jobtitle"), FieldMapping(source="lastName", column="lastname")]
+    )
+    meta = EntityMetadata(
+        "contact",
+        "contacts",
+        "contactid",
+        "fullname",
+        {
+            "jobtitle": ColumnMetadata("jobtitle", "String", 12),
+            "lastname": ColumnMetadata("lastname", "String", 50),
+        },
+    )
+    plan = build_record(mapping, {"v": value, "lastName": "Lee"}, export_values={}, existing=None, metadata=meta)
+    assert "jobtitle" not in plan.body and plan.body["lastname"] == "Lee"
+    assert any(w.startswith("jobtitle:") and "cut" in w for w in plan.warnings)
+
+
+def test_lone_surrogates_in_text_are_replaced_not_sent() -> None:
+    fitted = fit_value("Ana\ud800", ColumnMetadata("x", "String", 50))
+    assert fitted.value == "Ana\ufffd"
+    assert fitted.notes and "surrogate" in fitted.notes[0]
+    fitted.value.encode("utf-8")  # JSON bodies are UTF-8: this must not raise
+
+
+@pytest.mark.parametrize(
+    ("value", "column"),
+    [
+        (2**31, ColumnMetadata("x", "Integer")),
+        ("-2147483649", ColumnMetadata("x", "Integer")),
+        (2**63, ColumnMetadata("x", "BigInt")),
+        ("1e12", ColumnMetadata("x", "Decimal")),
+        (-1e15, ColumnMetadata("x", "Money")),
+        (1e300, ColumnMetadata("x", "Double")),
+        ("1700-01-01", ColumnMetadata("x", "DateTime")),
+        ("2024-13-45", ColumnMetadata("x", "DateTime")),
+        ("0001-01-01T00:00:00+01:00", ColumnMetadata("x", "DateTime")),
+        ([], ColumnMetadata("x", "MultiSelectPicklist", options={"a": 1})),
+    ],
+)
+def test_values_dynamics_would_refuse_for_their_shape_raise(value: object, column: ColumnMetadata) -> None:
+    with pytest.raises(ValueError):
+        convert_value(value, column)
+
+
+def test_values_at_the_edges_of_their_type_are_kept() -> None:
+    assert convert_value(2**31 - 1, ColumnMetadata("x", "Integer")) == 2**31 - 1
+    assert convert_value(2**40, ColumnMetadata("x", "BigInt")) == 2**40
+    assert convert_value("922337203685477", ColumnMetadata("x", "Money")) == 922337203685477.0
+    assert convert_value("1753-01-01", ColumnMetadata("x", "DateTime")) == "1753-01-01"
+
+
+def test_a_number_out_of_range_skips_only_its_column() -> None:
+    plan = build_record(MAPPING, {"kids": 10**12, "lastName": "X"}, export_values={}, existing=None, metadata=META)
+    assert "numberofchildren" not in plan.body and plan.body["lastname"] == "X"
+    assert any(w.startswith("numberofchildren:") and "Integer" in w for w in plan.warnings)
+
+
+def test_multi_select_keeps_the_known_labels_and_notes_the_others() -> None:
+    column = ColumnMetadata("gd_topics", "MultiSelectPicklist", options={"sales": 1, "marketing": 2, "it": 3})
+    fitted = fit_value("Sales;Unknown;IT;sales", column)
+    assert fitted.value == "1,3"
+    assert fitted.notes == ("left out 'Unknown': not labels of choice column gd_topics",)
+    assert convert_value(["Marketing", 3], column) == "2,3"
+    with pytest.raises(ValueError, match="not a label"):
+        convert_value("Nope;Neither", column)
+
+
+def test_every_column_type_has_its_own_converter() -> None:
+    from shared.mapping_engine import _CONVERTERS
+
+    for kind in (
+        "String",
+        "Memo",
+        "Integer",
+        "BigInt",
+        "Decimal",
+        "Double",
+        "Money",
+        "Boolean",
+        "Picklist",
+        "State",
+        "Status",
+        "MultiSelectPicklist",
+        "DateTime",
+        "Lookup",
+        "Customer",
+        "Owner",
+    ):
+        assert kind in _CONVERTERS
+    assert convert_value({"a": 1}, ColumnMetadata("x", "Virtual")) == {"a": 1}  # unknown types: as is
+    assert convert_value("x", None) == "x"
+
+
+def test_linkedin_urls_are_written_in_their_canonical_form() -> None:
+    mapping = EntityExportMapping(
+        fields=[FieldMapping(source="linkedinUrl", column="gd_linkedinurl"), FieldMapping(source="note", column="x")]
+    )
+    cases = {
+        "https://es.linkedin.com/in/Jose-Garcia/?originalSubdomain=es": "https://www.linkedin.com/in/jose-garcia",
+        "http://www.linkedin.com/in/JOSE-GARCIA": "https://www.linkedin.com/in/jose-garcia",
+        "linkedin.com/in/jos%C3%A9-garc%C3%ADa/": "https://www.linkedin.com/in/jos%C3%A9-garc%C3%ADa",
+        "https://uk.linkedin.com/company/Acme-Inc/about/": "https://www.linkedin.com/company/acme-inc",
+        "not a url": "not a url",  # not LinkedIn: written as Genesy sent it
+    }
+    for raw, written in cases.items():
+        plan = build_record(mapping, {"linkedinUrl": raw, "note": raw}, export_values={}, existing=None)
+        assert plan.body["gd_linkedinurl"] == written
+        assert plan.body["x"] == raw  # other fields are not touched
+
+
+def test_a_missing_required_column_is_only_a_warning() -> None:
+    plan = build_record(MAPPING, {"firstName": "Only"}, export_values={}, existing=None, metadata=META)
+    assert plan.body["firstname"] == "Only"
+    assert "lastname: required by Dynamics and no value is mapped" in plan.warnings
+    assert not any(s.column == "firstname" for s in plan.skipped)
 
 
 def test_unknown_and_read_only_columns_are_skipped() -> None:

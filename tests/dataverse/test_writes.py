@@ -55,13 +55,14 @@ def test_update_upsert_modes_and_delete(sandbox: Any, client: DataverseClient) -
         client.delete("contacts", record_id)
 
 
-def test_validation_errors_are_typed_with_column(client: DataverseClient) -> None:
+def test_validation_errors_are_typed_with_column(sandbox: Any, client: DataverseClient) -> None:
     with pytest.raises(ValidationFailed) as too_long:
         client.create("contacts", {"lastname": "L", "firstname": "x" * 51})
     assert (too_long.value.code, too_long.value.column) == ("0x80044331", "firstname")
     with pytest.raises(ValidationFailed) as unknown:
         client.create("contacts", {"lastname": "L", "new_nosuchcolumn": 1})
     assert (unknown.value.code, unknown.value.column) == ("0x80060888", "new_nosuchcolumn")
+    sandbox.config.enforce_application_required = True  # the Web API itself enforces only SystemRequired
     with pytest.raises(ValidationFailed) as missing:
         client.create("contacts", {"firstname": "NoLast"})
     assert missing.value.column == "lastname"

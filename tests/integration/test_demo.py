@@ -41,6 +41,9 @@ def test_the_demo_session_does_everything_it_expects(demo_session: tuple[Session
     names = {c.name for c in result.checks}
     assert "the same person twice in one batch gets one Dynamics id" in names
     assert "contact sync finds gct-jose by linkedin" in names
+    assert "POST /tasks for a contact not written yet is accepted (no 404)" in names
+    assert "two LinkedIn forms of one person are one Dynamics contact" in names
+    assert "a 121-character title is cut to the column's 100 and the contact is written" in names
     assert any(line.startswith("3. Contacts") for line in lines)
 
 
@@ -55,9 +58,11 @@ def test_the_demo_report_shows_what_landed(demo_session: tuple[SessionResult, li
     assert "Contoso Ltd" in report  # a matched account keeps its Dynamics name (if_empty)
     counts = result.health["counts"]
     # 12 contacts: 3 matched, 2 copies of one person → 8 new Dynamics contacts next to the 6 seeded ones;
-    # the second copy's ledger row shares the first one's outcome (9 "created" rows, 8 records).
-    assert counts["contact"]["created"] == 9
-    assert len(stack.rows("contact")) == 6 + 8
+    # the second copy's ledger row shares the first one's outcome (9 "created" rows, 8 records). Then
+    # Inés, exported right before her task and e-mail (1 created), and again under another LinkedIn
+    # form (her second externalId finds her: an alias, "updated").
+    assert counts["contact"]["created"] == 10
+    assert len(stack.rows("contact")) == 6 + 8 + 1
     assert "failed" not in counts.get("contact", {})
     emails = [str(r.get("emailaddress1") or "").lower() for r in stack.rows("contact")]
     assert emails.count("lucia.fernandez@iberdata.es") == 1

@@ -164,10 +164,13 @@ def test_write_policies_keep_what_they_should(stack: Any) -> None:
     assert entries["m"].status == "updated" and entries["n"].status == "created"
 
 
-def test_a_string_too_long_fails_only_its_record_with_dataverses_reason(stack: Any) -> None:
+def test_a_record_dynamics_refuses_fails_only_its_record_with_dataverses_reason(stack: Any) -> None:
+    # An environment that enforces the last name (the sandbox's strict mode stands in for a plug-in or a
+    # stricter setting): Dataverse refuses that one record, the others land.
+    stack.sandbox.config.enforce_application_required = True
     contacts = [
         {"externalId": "ok-1", "email": "ok1@x.example", "lastName": "One"},
-        {"externalId": "bad", "email": "bad@x.example", "lastName": "L" * 80},
+        {"externalId": "bad", "email": "bad@x.example"},
         {"externalId": "ok-2", "email": "ok2@x.example", "lastName": "Two"},
     ]
     assert stack.call("POST", "contacts", {"contacts": contacts}).status_code == 200
@@ -178,9 +181,9 @@ def test_a_string_too_long_fails_only_its_record_with_dataverses_reason(stack: A
     assert not [r for r in stack.rows("contact") if r.get("emailaddress1") == "bad@x.example"]
     entry = Ledger(stack.settings).get(stack.workspace_id, "contact", "create", "bad")
     assert entry is not None and entry.status == "failed"
-    assert entry.code == "0x80044331"
+    assert entry.code == "0x80040200"
     assert "lastname" in (entry.message or "")
-    assert any("holds 50" in w for w in entry.warnings)
+    assert "lastname: required by Dynamics and no value is mapped" in entry.warnings
 
 
 def test_ambiguous_company_matches_the_most_recent_active_record(stack: Any) -> None:

@@ -32,7 +32,10 @@ def test_string_too_long_names_column_and_length(api: httpx.Client) -> None:
     assert api.post("contacts", json={"lastname": "X", "firstname": "f" * 50}).status_code == 204
 
 
-def test_required_column_missing_on_create(api: httpx.Client) -> None:
+def test_required_column_missing_on_create_when_application_required_is_enforced(
+    api: httpx.Client, sandbox: Sandbox
+) -> None:
+    sandbox.config.enforce_application_required = True
     resp = api.post("contacts", json={"firstname": "Only"})
     assert resp.status_code == 400
     err = error_of(resp)
@@ -41,9 +44,14 @@ def test_required_column_missing_on_create(api: httpx.Client) -> None:
     assert account.status_code == 400 and "'name'" in error_of(account)["message"]
 
 
-def test_required_check_can_be_relaxed_like_real_web_api(api: httpx.Client, sandbox: Sandbox) -> None:
-    sandbox.config.enforce_application_required = False
+def test_by_default_only_system_required_columns_are_enforced_like_the_web_api(api: httpx.Client) -> None:
     assert api.post("contacts", json={"firstname": "Only"}).status_code == 204
+    assert api.post("accounts", json={"websiteurl": "https://nameless.example"}).status_code == 204
+    assert api.post("leads", json={"emailaddress1": "only@lead.example"}).status_code == 204
+    # SystemRequired stays enforced: a task needs its subject.
+    task = api.post("tasks", json={"description": "no subject"})
+    assert task.status_code == 400 and error_of(task)["code"] == "0x80040200"
+    assert "'subject'" in error_of(task)["message"]
 
 
 def test_invalid_choice_value(api: httpx.Client) -> None:
