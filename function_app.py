@@ -5,8 +5,8 @@ import os
 import azure.functions as func
 
 from functions import BLUEPRINTS
-from shared.logs import install_redaction
-from shared.settings import get_settings
+from shared.platform.logs import install_redaction
+from shared.platform.settings import get_settings
 
 install_redaction()
 if os.environ.get("FUNCTIONS_WORKER_RUNTIME"):

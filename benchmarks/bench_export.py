@@ -140,7 +140,7 @@ def run(contacts: int, companies: int, latency_ms: float, existing: float) -> di
         finished = time.monotonic()
         pump = stack.host.stop_pump()
 
-        from shared.ledger import Ledger
+        from shared.storage.ledger import Ledger
 
         health = Ledger(stack.settings).summary(stack.workspace.id)
         failed = sum(statuses.get("failed", 0) for statuses in health["counts"].values())

@@ -35,7 +35,7 @@ from devstack.stack import (
     DEMO_GENESY_OWNER_EMAIL,
     LocalStack,
 )
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 __all__ = ["Check", "SessionDriver", "SessionResult", "features_of", "main", "run_session"]
 
@@ -569,9 +569,9 @@ def _activities(driver: SessionDriver, data: DemoDataset, result: SessionResult,
 
 
 def _campaign_events(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> None:
-    from shared.campaign import CampaignEvent
-    from shared.campaign_service import campaign_message
-    from shared.queue import OutgoingMessage, get_sender
+    from shared.domain.campaign import CampaignEvent
+    from shared.messaging.queue import OutgoingMessage, get_sender
+    from shared.services.campaign import campaign_message
 
     engaged = [e for e in data.engaged_contacts if e in result.contact_ids]
     driver.out(f"8. Campaign updates: sequence, steps, opens, clicks, replies for {len(engaged)} contacts")
@@ -640,7 +640,7 @@ def _campaign_events(driver: SessionDriver, data: DemoDataset, result: SessionRe
 def _report(
     driver: SessionDriver, data: DemoDataset, result: SessionResult, seed_accounts: set[str], seed_contacts: set[str]
 ) -> None:
-    from shared.ledger import Ledger
+    from shared.storage.ledger import Ledger
 
     sandbox = driver.sandbox
     users = {str(u["systemuserid"]): str(u["fullname"]) for u in _rows(sandbox, "systemuser")}

@@ -43,7 +43,7 @@ import azure.functions as func
 from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 
-from shared.queue import InProcessQueue, ReceivedMessage, in_process_queue
+from shared.messaging.queue import InProcessQueue, ReceivedMessage, in_process_queue
 
 __all__ = [
     "DEFAULT_APP_SETTINGS",
@@ -60,7 +60,7 @@ log = logging.getLogger("devstack.local_host")
 DEFAULT_BASE_URL = "http://127.0.0.1:7071"
 
 # Values for `%SETTING%` binding expressions when the environment does not set them (the defaults of
-# `shared.settings.Settings`, so the host listens where the app sends).
+# `shared.platform.settings.Settings`, so the host listens where the app sends).
 DEFAULT_APP_SETTINGS: Mapping[str, str] = {
     "WRITES_QUEUE_NAME": "genesy-writes",
     "CAMPAIGN_QUEUE_NAME": "campaign-updates",
@@ -628,7 +628,7 @@ class FunctionHost:
     """Serve a `FunctionApp`'s registered functions in-process (HTTP, Service Bus from `InProcessQueue`, timers).
 
     `app.get_functions()` is called once here; it may be called only once per app instance, so build the
-    host once per app. `queue=None` follows the process-wide `shared.queue.in_process_queue()` (also after
+    host once per app. `queue=None` follows the process-wide `shared.messaging.queue.in_process_queue()` (also after
     `reset_in_process_queue()`). `admin_key=None` disables key checks, like `func start` does locally.
     """
 

@@ -27,7 +27,7 @@ from devstack.azurite import Azurite, start_azurite
 from devstack.dataverse_sandbox import Sandbox, SandboxConfig, start_sandbox
 from devstack.local_host import FunctionHost
 from devstack.sandbox_process import SandboxProcess
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 __all__ = [
     "DEMO_COMPANY_EXPORT_FIELD",
@@ -189,9 +189,9 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def _reset_app_caches() -> None:
-    from shared.context import clear_users_cache
     from shared.dataverse import close_clients, reset_credential_cache
-    from shared.settings import reset_settings_cache
+    from shared.platform.settings import reset_settings_cache
+    from shared.services.context import clear_users_cache
 
     close_clients()
     reset_credential_cache()
@@ -311,7 +311,7 @@ class LocalStack:
         self._exit.close()
 
     def _start(self) -> None:
-        from shared.queue import reset_in_process_queue
+        from shared.messaging.queue import reset_in_process_queue
 
         self._progress("starting Azurite (Table Storage, in memory)")
         self._azurite = start_azurite()
@@ -342,7 +342,7 @@ class LocalStack:
         self._exit.callback(self._stop_pump)
 
         from mapping_store import WorkspaceCreate, get_store
-        from shared.settings import get_settings
+        from shared.platform.settings import get_settings
 
         self._settings = settings = get_settings()
         self._progress("creating the demo workspace")

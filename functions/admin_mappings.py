@@ -11,9 +11,9 @@ from typing import Any
 import azure.functions as func
 
 from mapping_store import SECTIONS, MappingStore, get_store
-from shared.errors import BadRequest
-from shared.http import handle_errors, json_response, read_json
-from shared.settings import get_settings
+from shared.platform.errors import BadRequest
+from shared.platform.http import handle_errors, json_response, read_json
+from shared.platform.settings import get_settings
 
 __all__ = ["bp"]
 

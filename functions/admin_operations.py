@@ -10,12 +10,12 @@ from typing import Any, Literal
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import operations
-from shared.context import workspace_context
-from shared.errors import BadRequest, NotFound
-from shared.genesy_models import CompanyIn, ContactIn, ExportValues
-from shared.http import handle_errors, json_response, parse_body, read_json
-from shared.settings import get_settings
+from shared.domain.genesy_models import CompanyIn, ContactIn, ExportValues
+from shared.platform.errors import BadRequest, NotFound
+from shared.platform.http import handle_errors, json_response, parse_body, read_json
+from shared.platform.settings import get_settings
+from shared.services import operations
+from shared.services.context import workspace_context
 
 __all__ = ["bp"]
 

@@ -6,8 +6,8 @@ import json
 
 import azure.functions as func
 
-from shared.campaign_service import process_campaign_message
-from shared.settings import get_settings
+from shared.platform.settings import get_settings
+from shared.services.campaign import process_campaign_message
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 

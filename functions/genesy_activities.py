@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.activities_service import get_activity, log_activity
-from shared.context import genesy_context
-from shared.genesy_models import ActivityCreate
-from shared.http import genesy_call, json_response, parse_body
+from shared.domain.genesy_models import ActivityCreate
+from shared.platform.http import genesy_call, json_response, parse_body
+from shared.services.activities import get_activity, log_activity
+from shared.services.context import genesy_context
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 

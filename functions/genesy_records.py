@@ -8,9 +8,7 @@ from collections.abc import Callable
 
 import azure.functions as func
 
-from shared import export_service as export
-from shared.context import genesy_context
-from shared.genesy_models import (
+from shared.domain.genesy_models import (
     AssociationsRequest,
     CompaniesRequest,
     CompaniesUpdateRequest,
@@ -18,7 +16,9 @@ from shared.genesy_models import (
     ContactsUpdateRequest,
     IdsRequest,
 )
-from shared.http import genesy_call, json_response, parse_body
+from shared.platform.http import genesy_call, json_response, parse_body
+from shared.services import export
+from shared.services.context import genesy_context
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 ANON = func.AuthLevel.ANONYMOUS

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared import tasks_service as tasks
-from shared.context import genesy_context
-from shared.genesy_models import IdsRequest, TaskCreate, TaskPatch, TasksBatchPatch
-from shared.http import genesy_call, json_response, parse_body
+from shared.domain.genesy_models import IdsRequest, TaskCreate, TaskPatch, TasksBatchPatch
+from shared.platform.http import genesy_call, json_response, parse_body
+from shared.services import tasks
+from shared.services.context import genesy_context
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 ANON = func.AuthLevel.ANONYMOUS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from shared.operations import reconcile
-from shared.settings import get_settings
+from shared.platform.settings import get_settings
+from shared.services.operations import reconcile
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 

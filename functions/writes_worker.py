@@ -6,9 +6,9 @@ import json
 
 import azure.functions as func
 
-from shared.logs import logger
-from shared.settings import get_settings
-from shared.writes_worker import process_write_message
+from shared.platform.logs import logger
+from shared.platform.settings import get_settings
+from shared.services.writes import process_write_message
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 log = logger("worker")

@@ -1,17 +1,6 @@
 """Mapping models (the four sections), their Table Storage persistence, and workspace API keys."""
 
 from mapping_store.keys import KEY_PREFIX, ApiKeys, IssuedKey, authenticate, hash_key, key_id_of
-from mapping_store.models import (
-    SECTION_MODELS,
-    ApiKeyRecord,
-    CampaignMapping,
-    ExportMapping,
-    SyncMapping,
-    UserMapping,
-    Workspace,
-    WorkspaceCreate,
-    default_section,
-)
 from mapping_store.store import (
     DEFAULT_ETAG,
     MAX_DOCUMENT_CHARS,
@@ -22,6 +11,17 @@ from mapping_store.store import (
     WorkspaceMappings,
     get_store,
     mapping_error_details,
+)
+from shared.domain.mappings import (
+    SECTION_MODELS,
+    ApiKeyRecord,
+    CampaignMapping,
+    ExportMapping,
+    SyncMapping,
+    UserMapping,
+    Workspace,
+    WorkspaceCreate,
+    default_section,
 )
 
 __all__ = [

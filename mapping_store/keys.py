@@ -27,11 +27,11 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from mapping_store.models import ApiKeyRecord, Workspace
-from shared.errors import NotFound, Unauthorized
-from shared.logs import logger
-from shared.settings import Settings
-from shared.tables import as_utc, escape_key, table_client
+from shared.domain.mappings import ApiKeyRecord, Workspace
+from shared.platform.errors import NotFound, Unauthorized
+from shared.platform.logs import logger
+from shared.platform.settings import Settings
+from shared.storage.tables import as_utc, escape_key, table_client
 
 if TYPE_CHECKING:
     from mapping_store.store import MappingStore

@@ -39,7 +39,7 @@ from azure.data.tables import TableClient, TableEntity, TableTransactionError, U
 from pydantic import BaseModel, ValidationError
 
 from mapping_store.keys import ApiKeys, IssuedKey
-from mapping_store.models import (
+from shared.domain.mappings import (
     SECTION_MODELS,
     CampaignMapping,
     ExportMapping,
@@ -49,11 +49,11 @@ from mapping_store.models import (
     WorkspaceCreate,
     default_section,
 )
-from shared.errors import AppError, BadRequest, NotFound, PreconditionFailed, PreconditionRequired
-from shared.http import field_path
-from shared.logs import logger
-from shared.settings import Settings
-from shared.tables import as_utc, escape_key, table_client
+from shared.platform.errors import AppError, BadRequest, NotFound, PreconditionFailed, PreconditionRequired
+from shared.platform.http import field_path
+from shared.platform.logs import logger
+from shared.platform.settings import Settings
+from shared.storage.tables import as_utc, escape_key, table_client
 
 __all__ = [
     "DEFAULT_ETAG",

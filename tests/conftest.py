@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from devstack.azurite import Azurite, start_azurite
-from shared.settings import Settings, load_settings, reset_settings_cache
+from shared.platform.settings import Settings, load_settings, reset_settings_cache
 
 pytest_plugins = ["devstack.pytest_sandbox"]
 
@@ -109,10 +109,10 @@ def stack(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[GenesyStack]:
     from mapping_store import WorkspaceCreate, get_store
-    from shared.context import clear_users_cache
     from shared.dataverse import close_clients, reset_credential_cache
-    from shared.queue import reset_in_process_queue
-    from shared.settings import get_settings
+    from shared.messaging.queue import reset_in_process_queue
+    from shared.platform.settings import get_settings
+    from shared.services.context import clear_users_cache
 
     for name, value in {**settings_env, **sandbox.env()}.items():
         monkeypatch.setenv(name, value)

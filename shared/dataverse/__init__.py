@@ -3,7 +3,6 @@
 from shared.dataverse.batch import BatchRequest, BatchResponse
 from shared.dataverse.budget import Budget
 from shared.dataverse.client import BulkAction, DataverseClient, WriteItem
-from shared.dataverse.correlation import correlation_scope, current_correlation_id
 from shared.dataverse.credentials import dataverse_credential, reset_credential_cache
 from shared.dataverse.errors import (
     AuthFailed,
@@ -17,7 +16,8 @@ from shared.dataverse.errors import (
 )
 from shared.dataverse.factory import client_for, close_clients
 from shared.dataverse.models import ColumnMetadata, EntityMetadata, RecordResult, SystemUser, WriteMode
-from shared.dataverse.odata import eq_filter, odata_literal
+from shared.domain.odata import eq_filter, odata_literal
+from shared.platform.correlation import correlation_scope, current_correlation_id
 
 __all__ = [
     "AuthFailed",

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from shared.dataverse.odata import odata_literal
+from shared.domain.odata import odata_literal
 
 __all__ = [
     "EMAIL_COMPLETED",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.dataverse.errors import DataverseError, error_from_response
-from shared.dataverse.odata import encode_query
+from shared.domain.odata import encode_query
 
 __all__ = ["BatchRequest", "BatchResponse", "decode_batch", "encode_batch"]
 

@@ -39,10 +39,10 @@ from shared.dataverse.errors import (
 )
 from shared.dataverse.metadata import MetadataCache, build_entity_metadata
 from shared.dataverse.models import EntityMetadata, RecordResult, SystemUser, WriteMode
-from shared.dataverse.odata import encode_query, in_filter, in_values_json, odata_literal
 from shared.dataverse.pipeline import RequestPipeline, RetryPolicy
 from shared.dataverse.transport import build_http_client
-from shared.logs import logger
+from shared.domain.odata import encode_query, in_filter, in_values_json, odata_literal
+from shared.platform.logs import logger
 
 __all__ = ["BulkAction", "DataverseClient", "WriteItem"]
 

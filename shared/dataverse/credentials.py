@@ -12,7 +12,7 @@ import threading
 
 from azure.core.credentials import TokenCredential
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 __all__ = ["dataverse_credential", "reset_credential_cache"]
 

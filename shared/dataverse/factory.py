@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from shared.dataverse.client import DataverseClient
 from shared.dataverse.credentials import dataverse_credential
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 __all__ = ["client_for", "close_clients"]
 

@@ -19,7 +19,6 @@ from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 
 from shared.dataverse.budget import Budget
-from shared.dataverse.correlation import current_correlation_id, request_id_for
 from shared.dataverse.errors import (
     AuthFailed,
     BudgetExceeded,
@@ -29,7 +28,8 @@ from shared.dataverse.errors import (
     error_from_response,
 )
 from shared.dataverse.throttling import ConcurrencyLimiter, RetryAfterGate
-from shared.logs import logger as named_logger
+from shared.platform.correlation import current_correlation_id, request_id_for
+from shared.platform.logs import logger as named_logger
 
 __all__ = ["RequestPipeline", "RetryPolicy", "logger"]
 

@@ -9,8 +9,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mapping_store.models import CampaignMapping, CampaignValue
-from shared.campaign import MAX_EVENTS_PER_KIND, CampaignEvent, CampaignState, render_columns, render_values, truncate
+from shared.domain.campaign import (
+    MAX_EVENTS_PER_KIND,
+    CampaignEvent,
+    CampaignState,
+    render_columns,
+    render_values,
+    truncate,
+)
+from shared.domain.mappings import CampaignMapping, CampaignValue
 
 V = CampaignValue
 _ids = itertools.count()

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from shared.logs import logger, redact
+from shared.platform.logs import logger, redact
 
 
 def test_redact_masks_emails_keys_and_tokens() -> None:

@@ -1,6 +1,16 @@
 import pytest
 
-from mapping_store.models import (
+from shared.dataverse.models import ColumnMetadata, EntityMetadata
+from shared.domain.mapping_engine import (
+    ExportValueError,
+    build_record,
+    convert_value,
+    fit_value,
+    is_engaged,
+    resolve_export_values,
+    resolve_owner,
+)
+from shared.domain.mappings import (
     EngagementField,
     EntityExportMapping,
     ExportField,
@@ -9,16 +19,6 @@ from mapping_store.models import (
     UserMapping,
     UserMappingEntry,
     WritePolicy,
-)
-from shared.dataverse.models import ColumnMetadata, EntityMetadata
-from shared.mapping_engine import (
-    ExportValueError,
-    build_record,
-    convert_value,
-    fit_value,
-    is_engaged,
-    resolve_export_values,
-    resolve_owner,
 )
 
 U1 = "11111111-1111-1111-1111-111111111111"
@@ -208,7 +208,7 @@ def test_multi_select_keeps_the_known_labels_and_notes_the_others() -> None:
 
 
 def test_every_column_type_has_its_own_converter() -> None:
-    from shared.mapping_engine import _CONVERTERS
+    from shared.domain.mapping_engine import _CONVERTERS
 
     for kind in (
         "String",

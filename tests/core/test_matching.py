@@ -4,9 +4,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapping_store.models import CompanyMatching, ContactMatching, MatchCondition, MatchRule, Normaliser
-from shared.dataverse.odata import encode_query
-from shared.matching import (
+from shared.domain.mappings import CompanyMatching, ContactMatching, MatchCondition, MatchRule, Normaliser
+from shared.domain.matching import (
     CandidateQuery,
     Match,
     MatchTarget,
@@ -16,6 +15,7 @@ from shared.matching import (
     plan_candidate_queries,
     plan_fallback_queries,
 )
+from shared.domain.odata import encode_query
 
 CONTACTS = MatchTarget.for_contacts(ContactMatching())
 

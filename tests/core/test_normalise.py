@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.normalise import (
+from shared.domain.normalise import (
     canonical_linkedin_url,
     domain_label,
     normalise,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from azure.servicebus import ServiceBusMessageBatch
 
-from shared.queue import OutgoingMessage, ServiceBusSender
-from shared.settings import load_settings
+from shared.messaging.queue import OutgoingMessage, ServiceBusSender
+from shared.platform.settings import load_settings
 
 
 class _Sender:

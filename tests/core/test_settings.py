@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import ENVIRONMENT_VARIABLES, SettingsError, load_settings
+from shared.platform.settings import ENVIRONMENT_VARIABLES, SettingsError, load_settings
 
 BASE = {"API_KEY_HASH_SECRET": "x" * 16, "TABLES_CONNECTION_STRING": "UseDevelopmentStorage=true"}
 ROOT = Path(__file__).resolve().parents[2]

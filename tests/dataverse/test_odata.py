@@ -14,7 +14,7 @@ import pytest
 
 from shared.dataverse import odata_literal
 from shared.dataverse.chunking import chunk_values
-from shared.dataverse.odata import eq_filter, in_filter, in_values_json
+from shared.domain.odata import eq_filter, in_filter, in_values_json
 
 ADVERSARIAL = ["O'Brien", "a+b@x.com", "ñandú@ejemplo.es", "x & y / z ? # % ( ) , ;", "''", "a=b$c:d@e"]
 
@@ -90,7 +90,7 @@ def test_query_values_are_percent_encoded_exactly_like_urllib() -> None:
     import random
     from urllib.parse import quote
 
-    from shared.dataverse.odata import _SAFE, encode_query
+    from shared.domain.odata import _SAFE, encode_query
 
     rng = random.Random(7)
     alphabet = [chr(i) for i in range(0x20, 0x250)] + ["漢", "😀", "\u2028"]

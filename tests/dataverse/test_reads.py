@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.dataverse import DataverseClient, NotFound, ValidationFailed, odata_literal
-from shared.dataverse.odata import eq_filter
+from shared.domain.odata import eq_filter
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,8 @@ from shared.dataverse import (
     correlation_scope,
     dataverse_credential,
 )
-from shared.dataverse.correlation import request_id_for
-from shared.settings import Settings
+from shared.platform.correlation import request_id_for
+from shared.platform.settings import Settings
 from tests.dataverse.conftest import make_client
 
 pytestmark = pytest.mark.integration

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from devstack.local_host import FunctionHost, RouteTemplate
-from shared.queue import InProcessQueue, OutgoingMessage
+from shared.messaging.queue import InProcessQueue, OutgoingMessage
 
 KEY = "local-admin-key-for-tests"
 WRITES = "test-writes"

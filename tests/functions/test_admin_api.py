@@ -13,7 +13,7 @@ import pytest
 
 from functions import admin_mappings, admin_workspaces
 from mapping_store import SECTIONS
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 Call = Callable[..., func.HttpResponse]
 WS_BODY = {"name": "Acme", "environment_url": "https://acme.crm.dynamics.com"}

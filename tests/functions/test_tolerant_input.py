@@ -11,8 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
-from shared.errors import BadRequest
-from shared.genesy_models import (
+from shared.domain.genesy_models import (
     ActivityCreate,
     AssociationsRequest,
     CompanyIn,
@@ -24,7 +23,8 @@ from shared.genesy_models import (
     TaskPatch,
     TasksBatchPatch,
 )
-from shared.http import error_response, json_response
+from shared.platform.errors import BadRequest
+from shared.platform.http import error_response, json_response
 
 MARIA = SEED_IDS["contact:maria"]
 ACME = SEED_IDS["account:acme"]
@@ -89,7 +89,7 @@ def test_activity_type_and_direction_in_any_case_are_upper_case() -> None:
     assert ActivityCreate.model_validate({"type": " linkedin_InMail "}).type == "LINKEDIN_INMAIL"
     assert ActivityCreate.model_validate({"type": "EMAIL", "direction": "inbound"}).direction == "INBOUND"
     assert ActivityCreate.model_validate({"type": "EMAIL", "direction": ""}).direction is None
-    from shared.genesy_models import DOCUMENTED_ACTIVITY_TYPES
+    from shared.domain.genesy_models import DOCUMENTED_ACTIVITY_TYPES
 
     assert set(DOCUMENTED_ACTIVITY_TYPES) == {"EMAIL", "LINKEDIN", "LINKEDIN_CONNECTION", "LINKEDIN_INMAIL"}
 

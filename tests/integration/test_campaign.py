@@ -6,14 +6,14 @@ from typing import Any
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
 from mapping_store import get_store
-from shared.campaign import CampaignEvent
-from shared.campaign_service import campaign_columns, campaign_message
-from shared.campaign_store import campaign_activity_seen
-from shared.context import workspace_context
-from shared.export_service import alias_store
-from shared.ledger import Ledger
-from shared.queue import get_sender
-from shared.settings import reset_settings_cache
+from shared.domain.campaign import CampaignEvent
+from shared.messaging.queue import get_sender
+from shared.platform.settings import reset_settings_cache
+from shared.services.campaign import campaign_columns, campaign_message
+from shared.services.context import workspace_context
+from shared.services.export import alias_store
+from shared.storage.campaign_state import campaign_activity_seen
+from shared.storage.ledger import Ledger
 
 MARIA = SEED_IDS["contact:maria"]
 SEAN = SEED_IDS["contact:sean"]
@@ -196,7 +196,7 @@ def test_a_contact_missing_in_dynamics_lands_in_the_ledger(stack: Any) -> None:
 
 
 def test_a_malformed_event_ends_in_the_dead_letter_queue_with_its_reason(stack: Any) -> None:
-    from shared.queue import OutgoingMessage
+    from shared.messaging.queue import OutgoingMessage
 
     stack.queue.max_delivery_count = 2
     get_sender(stack.settings).send(

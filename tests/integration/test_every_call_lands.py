@@ -10,8 +10,8 @@ from typing import Any
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
 from mapping_store import get_store
-from shared.entities import issued_kind, new_record_id
-from shared.ledger import Ledger
+from shared.domain.entities import issued_kind, new_record_id
+from shared.storage.ledger import Ledger
 
 ALICE = SEED_IDS["user:alice"]
 BRUNO = SEED_IDS["user:bruno"]

@@ -11,8 +11,8 @@ import pytest
 from devstack.dataverse_sandbox.seed import SEED_IDS
 from mapping_store import get_store
 from shared.dataverse import client_for
-from shared.ledger import Ledger, ledger_for
-from shared.writes_worker import process_write_message
+from shared.services.writes import process_write_message
+from shared.storage.ledger import Ledger, ledger_for
 
 GENESY_ROUTES = [
     ("GET", "health", None),
@@ -303,8 +303,8 @@ def test_unavailable_dynamics_during_matching_still_answers_and_the_worker_alias
 
 
 def test_campaign_events_before_the_contact_is_written_make_it_engaged_with_its_campaign_values(stack: Any) -> None:
-    from shared.campaign import CampaignEvent
-    from shared.campaign_service import send_campaign_events
+    from shared.domain.campaign import CampaignEvent
+    from shared.services.campaign import send_campaign_events
 
     _set_section(
         stack,

@@ -6,7 +6,7 @@ from typing import Any
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
 from mapping_store import WorkspaceCreate, get_store
-from shared.ledger import ledger_for
+from shared.storage.ledger import ledger_for
 
 
 def test_aliases_ledger_and_mappings_stay_inside_their_workspace(stack: Any) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.ledger import ledger_for
-from shared.normalise import normalise_linkedin
+from shared.domain.normalise import normalise_linkedin
+from shared.storage.ledger import ledger_for
 
 
 def _profiles(stack: Any, slug: str) -> list[dict[str, Any]]:

@@ -10,9 +10,9 @@ from typing import Any
 from devstack.dataverse_sandbox.seed import SEED_IDS
 from mapping_store import get_store
 from shared.dataverse import client_for
-from shared.ledger import Ledger
-from shared.operations import reconcile
-from shared.queue import OutgoingMessage
+from shared.messaging.queue import OutgoingMessage
+from shared.services.operations import reconcile
+from shared.storage.ledger import Ledger
 
 
 def _admin(stack: Any, method: str, path: str, body: Any = None) -> Any:
@@ -101,8 +101,8 @@ def test_validation_against_live_metadata_names_each_problem(stack: Any) -> None
 
 
 def test_reconciliation_requeues_records_left_retrying(stack: Any) -> None:
-    from shared.ledger import LedgerEntry
-    from shared.write_messages import WriteItem
+    from shared.domain.write_messages import WriteItem
+    from shared.storage.ledger import LedgerEntry
 
     item = WriteItem(
         external_id="stuck", crm_id=str(uuid.uuid4()), fields={"lastName": "Stuck", "email": "s@x.example"}

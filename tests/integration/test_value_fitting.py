@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from mapping_store import get_store
-from shared.ledger import ledger_for
+from shared.storage.ledger import ledger_for
 
 
 def _set_section(stack: Any, section: str, document: dict[str, Any]) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from shared.ledger import Ledger
-from shared.queue import OutgoingMessage
-from shared.settings import get_settings, reset_settings_cache
+from shared.messaging.queue import OutgoingMessage
+from shared.platform.settings import get_settings, reset_settings_cache
+from shared.storage.ledger import Ledger
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mapping_store import MappingStore, Workspace, WorkspaceCreate
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 
 @dataclass

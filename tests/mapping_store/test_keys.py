@@ -10,8 +10,8 @@ import logging
 import pytest
 
 from mapping_store import MappingStore, Workspace, WorkspaceCreate, authenticate, hash_key, key_id_of
-from shared.errors import NotFound, Unauthorized
-from shared.tables import table_client
+from shared.platform.errors import NotFound, Unauthorized
+from shared.storage.tables import table_client
 from tests.conftest import TEST_KEY_SECRET
 from tests.mapping_store.conftest import Clock
 

@@ -20,8 +20,8 @@ from mapping_store import (
     WorkspaceCreate,
     default_section,
 )
-from shared.errors import AppError, BadRequest, NotFound, PreconditionFailed, PreconditionRequired
-from shared.tables import table_client
+from shared.platform.errors import AppError, BadRequest, NotFound, PreconditionFailed, PreconditionRequired
+from shared.storage.tables import table_client
 from tests.mapping_store.conftest import Clock
 
 LEAD = WorkspaceCreate(name="Leads Inc", environment_url="https://leads.crm.dynamics.com/", contact_entity="lead")

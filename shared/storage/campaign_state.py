@@ -16,10 +16,10 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.campaign import CampaignEvent, CampaignState
-from shared.dataverse.odata import odata_literal
-from shared.settings import Settings
-from shared.tables import escape_key, per_storage, table_client
+from shared.domain.campaign import CampaignEvent, CampaignState
+from shared.domain.odata import odata_literal
+from shared.platform.settings import Settings
+from shared.storage.tables import escape_key, per_storage, table_client
 
 __all__ = ["CampaignStore", "StateConflict", "campaign_activity_seen", "campaign_store"]
 

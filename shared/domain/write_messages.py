@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.queue import OutgoingMessage
+from shared.messaging.queue import OutgoingMessage
 
 __all__ = ["MAX_MESSAGE_BYTES", "WriteItem", "WriteMessage", "to_outgoing"]
 

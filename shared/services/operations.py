@@ -10,17 +10,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mapping_store import get_store
-from shared.context import WorkspaceContext, enabled_users, workspace_context
 from shared.dataverse import Budget, DataverseError
-from shared.errors import UpstreamUnavailable
-from shared.export_service import export_message
-from shared.ledger import LedgerEntry, ledger_for
-from shared.logs import logger
-from shared.mapping_engine import convert_value
-from shared.queue import get_sender, in_process_queue
-from shared.settings import Settings
-from shared.write_messages import WriteItem, WriteMessage, to_outgoing
-from shared.writes_worker import plan_records
+from shared.domain.mapping_engine import convert_value
+from shared.domain.write_messages import WriteItem, WriteMessage, to_outgoing
+from shared.messaging.queue import get_sender, in_process_queue
+from shared.platform.errors import UpstreamUnavailable
+from shared.platform.logs import logger
+from shared.platform.settings import Settings
+from shared.services.context import WorkspaceContext, enabled_users, workspace_context
+from shared.services.export import export_message
+from shared.services.writes import plan_records
+from shared.storage.ledger import LedgerEntry, ledger_for
 
 __all__ = [
     "preview_export",

@@ -17,17 +17,17 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from shared.campaign import CampaignEvent, CampaignState, render_columns
-from shared.campaign_store import campaign_store
-from shared.context import WorkspaceContext, workspace_context
 from shared.dataverse import Budget, DataverseError, NotFound, ValidationFailed
-from shared.dataverse.correlation import correlation_scope
-from shared.errors import NotFound as WorkspaceNotFound
-from shared.export_service import alias_store
-from shared.ledger import LedgerEntry, LedgerStatus, ledger_for
-from shared.logs import logger
-from shared.queue import OutgoingMessage, get_sender
-from shared.settings import Settings
+from shared.domain.campaign import CampaignEvent, CampaignState, render_columns
+from shared.messaging.queue import OutgoingMessage, get_sender
+from shared.platform.correlation import correlation_scope
+from shared.platform.errors import NotFound as WorkspaceNotFound
+from shared.platform.logs import logger
+from shared.platform.settings import Settings
+from shared.services.context import WorkspaceContext, workspace_context
+from shared.services.export import alias_store
+from shared.storage.campaign_state import campaign_store
+from shared.storage.ledger import LedgerEntry, LedgerStatus, ledger_for
 
 __all__ = [
     "CampaignOutcome",

@@ -13,7 +13,7 @@
   sets statecode 0/statuscode 2.
 - A task about a contact or company we accepted but have not written yet (an id we issued that is not
   in Dynamics) is accepted with its final id, queued behind that record in the workspace's ordered
-  session, and answered from what we accepted until the worker writes it (`shared.pending`). An id we
+  session, and answered from what we accepted until the worker writes it (`shared.storage.pending`). An id we
   never issued that Dynamics does not have is Genesy's 404.
 """
 
@@ -26,20 +26,20 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.context import WorkspaceContext, enabled_users
 from shared.dataverse import Budget, Conflict, DataverseError, ValidationFailed, WriteItem
 from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse.activities import TASK_COMPLETED
-from shared.dataverse.correlation import current_correlation_id
-from shared.dataverse.odata import odata_literal
-from shared.entities import is_guid, issued_kind, new_record_id
-from shared.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
-from shared.export_service import alias_store, enqueue, is_pending
-from shared.genesy_models import TaskCreate, TaskPatch
-from shared.mapping_engine import resolve_owner
-from shared.pending import pending_items_for
-from shared.write_messages import WriteItem as QueuedItem
-from shared.write_messages import WriteMessage
+from shared.domain.entities import is_guid, issued_kind, new_record_id
+from shared.domain.genesy_models import TaskCreate, TaskPatch
+from shared.domain.mapping_engine import resolve_owner
+from shared.domain.odata import odata_literal
+from shared.domain.write_messages import WriteItem as QueuedItem
+from shared.domain.write_messages import WriteMessage
+from shared.platform.correlation import current_correlation_id
+from shared.platform.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
+from shared.services.context import WorkspaceContext, enabled_users
+from shared.services.export import alias_store, enqueue, is_pending
+from shared.storage.pending import pending_items_for
 
 __all__ = [
     "TASK_OPEN",

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 __all__ = ["as_utc", "escape_key", "per_storage", "table_client", "table_service"]
 

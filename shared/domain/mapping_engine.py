@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from mapping_store.models import EntityExportMapping, UserMapping, WritePolicy
 from shared.dataverse.models import ColumnMetadata, EntityMetadata
-from shared.normalise import canonical_linkedin_url
+from shared.domain.mappings import EntityExportMapping, UserMapping, WritePolicy
+from shared.domain.normalise import canonical_linkedin_url
 
 __all__ = [
     "LINKEDIN_SOURCES",

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
-from shared.errors import AppError, BadRequest
-from shared.logs import logger
+from shared.platform.errors import AppError, BadRequest
+from shared.platform.logs import logger
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -215,7 +215,7 @@ def handle_errors(fn: Handler) -> Handler:
 
 def genesy_call(fn: Handler) -> Handler:
     """Error boundary plus a correlation id for a Genesy call (taken from `x-correlation-id` or new)."""
-    from shared.dataverse.correlation import correlation_scope
+    from shared.platform.correlation import correlation_scope
 
     guarded = handle_errors(fn)
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
-from mapping_store.models import CompanyMatching, ContactMatching, MatchCondition, MatchRule, Normaliser
-from shared.dataverse.odata import encoded_length, in_filter, in_values_json, odata_literal
-from shared.normalise import encode_linkedin_slug, normalise, normalise_name, strip_accents
+from shared.domain.mappings import CompanyMatching, ContactMatching, MatchCondition, MatchRule, Normaliser
+from shared.domain.normalise import encode_linkedin_slug, normalise, normalise_name, strip_accents
+from shared.domain.odata import encoded_length, in_filter, in_values_json, odata_literal
 
 __all__ = [
     "CandidateQuery",

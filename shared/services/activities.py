@@ -19,7 +19,7 @@
 - Every activity with a contact and a named campaign also goes to `campaign-updates` (OUTBOUND →
   `step` when the sequence position is known, else `sent`; INBOUND → `reply`, except an accepted
   connection request, which is no reply). An activity that names no campaign invents none: it is
-  logged, and no campaign column changes. See `shared.campaign` for the message contract.
+  logged, and no campaign column changes. See `shared.domain.campaign` for the message contract.
 """
 
 from __future__ import annotations
@@ -35,21 +35,21 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.campaign import CampaignEvent
-from shared.campaign_service import send_campaign_events
-from shared.context import WorkspaceContext, enabled_users
 from shared.dataverse import Budget, Conflict, DataverseError, ValidationFailed
 from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse.activities import bind
-from shared.dataverse.correlation import current_correlation_id
-from shared.entities import is_guid
-from shared.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
-from shared.export_service import alias_store, enqueue, is_pending
-from shared.genesy_models import ActivityCreate
-from shared.settings import Settings
-from shared.tables import escape_key, per_storage, table_client
-from shared.write_messages import WriteItem as QueuedItem
-from shared.write_messages import WriteMessage
+from shared.domain.campaign import CampaignEvent
+from shared.domain.entities import is_guid
+from shared.domain.genesy_models import ActivityCreate
+from shared.domain.write_messages import WriteItem as QueuedItem
+from shared.domain.write_messages import WriteMessage
+from shared.platform.correlation import current_correlation_id
+from shared.platform.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
+from shared.platform.settings import Settings
+from shared.services.campaign import send_campaign_events
+from shared.services.context import WorkspaceContext, enabled_users
+from shared.services.export import alias_store, enqueue, is_pending
+from shared.storage.tables import escape_key, per_storage, table_client
 
 __all__ = [
     "LINKEDIN_LABELS",

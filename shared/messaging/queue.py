@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
 
 __all__ = [
     "DeadLetter",

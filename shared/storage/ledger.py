@@ -20,9 +20,9 @@ from typing import Any, Literal
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.dataverse.odata import odata_literal
-from shared.settings import Settings
-from shared.tables import escape_key, per_storage, table_client
+from shared.domain.odata import odata_literal
+from shared.platform.settings import Settings
+from shared.storage.tables import escape_key, per_storage, table_client
 
 __all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerStatus", "Operation", "alias_store_for", "ledger_for"]
 

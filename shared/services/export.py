@@ -9,17 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from mapping_store.models import EntityExportMapping
-from shared.context import WorkspaceContext, enabled_users
-from shared.copies import merge_copies
 from shared.dataverse import Budget, DataverseClient, DataverseError
-from shared.dataverse.correlation import current_correlation_id
-from shared.entities import COMPANY, EntityKind, is_guid, issued_kind, new_record_id
-from shared.errors import BadRequest, UpstreamUnavailable
-from shared.ledger import AliasStore, alias_store_for
-from shared.logs import logger
-from shared.mapping_engine import ExportValueError, resolve_export_values, resolve_owner
-from shared.matching import (
+from shared.domain.copies import merge_copies
+from shared.domain.entities import COMPANY, EntityKind, is_guid, issued_kind, new_record_id
+from shared.domain.mapping_engine import ExportValueError, resolve_export_values, resolve_owner
+from shared.domain.mappings import EntityExportMapping
+from shared.domain.matching import (
     CandidateQuery,
     Match,
     MatchTarget,
@@ -29,9 +24,14 @@ from shared.matching import (
     plan_candidate_queries,
     plan_id_queries,
 )
-from shared.queue import get_sender
-from shared.recent import recent_records
-from shared.write_messages import WriteItem, WriteMessage, to_outgoing
+from shared.domain.write_messages import WriteItem, WriteMessage, to_outgoing
+from shared.messaging.queue import get_sender
+from shared.platform.correlation import current_correlation_id
+from shared.platform.errors import BadRequest, UpstreamUnavailable
+from shared.platform.logs import logger
+from shared.services.context import WorkspaceContext, enabled_users
+from shared.storage.ledger import AliasStore, alias_store_for
+from shared.storage.recent import recent_records
 
 __all__ = [
     "accept_associations",
@@ -88,7 +88,7 @@ def find_matches(
 ) -> dict[str, Match]:
     """One batched read of candidates, then the pure matcher; with `fallback`, a second read only when a
     record with a LinkedIn URL matched nothing (its URL may be stored with a country subdomain or a query
-    string: `shared.matching.plan_fallback_queries`)."""
+    string: `shared.domain.matching.plan_fallback_queries`)."""
     if fallback:
         return match_with_fallback(target, records, lambda queries: run_queries(client, queries, budget))
     queries = plan_candidate_queries(target, records)
@@ -139,7 +139,7 @@ def enqueue(ctx: WorkspaceContext, message: WriteMessage) -> None:
 def pending_ids(ctx: WorkspaceContext, kind: str, ids: Iterable[str]) -> set[str]:
     """The ids among `ids` we issued for a new `kind` record that the worker has not written yet.
 
-    Issued ids carry a tag (`shared.entities.issued_kind`), so ids of records created elsewhere cost no
+    Issued ids carry a tag (`shared.domain.entities.issued_kind`), so ids of records created elsewhere cost no
     lookup; for ours, one Table query per 40 ids tells whether the worker wrote them.
     """
     issued = [i.lower() for i in dict.fromkeys(ids) if issued_kind(ctx.workspace.id, i) == kind]
@@ -172,7 +172,7 @@ def export_message(
         matches = {}
     _remember_matches(ctx, kind, matches.values())
     leaders = group_identities(target, unique)
-    # Copies of one person or company in the call become one record (shared.copies has the rules).
+    # Copies of one person or company in the call become one record (shared.domain.copies has the rules).
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for record in unique:
         groups.setdefault(leaders.get(str(record["externalId"]), str(record["externalId"])), []).append(record)
@@ -366,7 +366,7 @@ def accept_associations(ctx: WorkspaceContext, pairs: Sequence[Mapping[str, str]
     Truthful per pair: an id that is neither in Dynamics nor one we issued and are still writing is an
     error naming it; `created` counts the pairs that will actually link something new (not repeats in the
     call, not contacts already under that company). What the export's matching and the worker saw a
-    moment ago (`shared.recent`) answers for most ids; the rest are read in one `$batch`.
+    moment ago (`shared.storage.recent`) answers for most ids; the rest are read in one `$batch`.
     """
     if not pairs:
         return {"success": True, "created": 0}

@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from mapping_store.models import CampaignMapping, CampaignValue
+from shared.domain.mappings import CampaignMapping, CampaignValue
 
 __all__ = [
     "CAMPAIGN_EVENTS",

@@ -50,7 +50,7 @@ RecordKind = Literal["contact", "company"]
 # Activity types Genesy documents (Custom CRM API, POST /activities). Other names are accepted too, in any
 # case and upper-cased like these: CALL (a call logged in Genesy) and MEETING (a meeting booked or held) are
 # not in the documentation but plausible, NOTE and others likewise. The activity service logs a type it
-# does not know as a labelled, completed task (shared.activities_service) instead of refusing the call.
+# does not know as a labelled, completed task (shared.services.activities) instead of refusing the call.
 DOCUMENTED_ACTIVITY_TYPES: tuple[str, ...] = ("EMAIL", "LINKEDIN", "LINKEDIN_CONNECTION", "LINKEDIN_INMAIL")
 MAX_ACTIVITY_TYPE_LENGTH = 100
 

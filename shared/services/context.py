@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from mapping_store import MappingStore, Workspace, WorkspaceMappings, authenticate, get_store
 from shared.dataverse import DataverseClient, SystemUser, client_for
-from shared.entities import COMPANY, EntityKind, contact_kind
-from shared.settings import Settings, get_settings
+from shared.domain.entities import COMPANY, EntityKind, contact_kind
+from shared.platform.settings import Settings, get_settings
 
 __all__ = ["WorkspaceContext", "clear_users_cache", "enabled_users", "genesy_context", "workspace_context"]
 

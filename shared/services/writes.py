@@ -13,22 +13,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.campaign_service import campaign_columns
-from shared.campaign_store import campaign_activity_seen
-from shared.context import WorkspaceContext, enabled_users, workspace_context
 from shared.dataverse import AuthFailed, Budget, DataverseError, RecordResult, ValidationFailed, WriteMode
 from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse import WriteItem as WriteItemSpec
-from shared.dataverse.correlation import correlation_scope
-from shared.entities import issued_kind
-from shared.export_service import alias_store, match_target, run_queries
-from shared.ledger import LedgerEntry, LedgerStatus, ledger_for
-from shared.logs import logger
-from shared.mapping_engine import RecordPlan, build_record, is_engaged, resolve_owner
-from shared.matching import match_records, plan_candidate_queries, plan_fallback_queries, plan_id_queries
-from shared.recent import recent_records
-from shared.settings import Settings
-from shared.write_messages import WriteItem, WriteMessage
+from shared.domain.entities import issued_kind
+from shared.domain.mapping_engine import RecordPlan, build_record, is_engaged, resolve_owner
+from shared.domain.matching import match_records, plan_candidate_queries, plan_fallback_queries, plan_id_queries
+from shared.domain.write_messages import WriteItem, WriteMessage
+from shared.platform.correlation import correlation_scope
+from shared.platform.logs import logger
+from shared.platform.settings import Settings
+from shared.services.campaign import campaign_columns
+from shared.services.context import WorkspaceContext, enabled_users, workspace_context
+from shared.services.export import alias_store, match_target, run_queries
+from shared.storage.campaign_state import campaign_activity_seen
+from shared.storage.ledger import LedgerEntry, LedgerStatus, ledger_for
+from shared.storage.recent import recent_records
 
 __all__ = ["PlannedBatch", "PlannedRecord", "RetryLater", "WriteReport", "plan_records", "process_write_message"]
 
@@ -390,8 +390,8 @@ def _write_queued(
     ctx: WorkspaceContext, message: WriteMessage, budget: Budget, final_attempt: bool, delivery: int
 ) -> WriteReport:
     """Tasks and activities Genesy sent for a record that was not written yet; they come after it."""
-    from shared.activities_service import write_queued_activity
-    from shared.tasks_service import write_queued_task
+    from shared.services.activities import write_queued_activity
+    from shared.services.tasks import write_queued_task
 
     report = WriteReport(message.operation, message.kind)
     entries: list[LedgerEntry] = []

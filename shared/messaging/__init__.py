@@ -1,0 +1,1 @@
+"""Queues: the sender protocol, Service Bus, the in-process queue."""

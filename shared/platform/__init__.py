@@ -1,0 +1,1 @@
+"""Platform: settings, logs, errors, HTTP shaping, correlation ids, the one Azure credential."""

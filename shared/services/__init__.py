@@ -1,0 +1,1 @@
+"""Use cases: export, writes, associations, tasks, activities, campaign, operations; and the composition root."""

@@ -1,0 +1,1 @@
+"""Table Storage stores: ledger, aliases, campaign state, activity index, pending items."""
