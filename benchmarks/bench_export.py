@@ -98,6 +98,50 @@ def _duplicates(stack: LocalStack, before_contacts: set[str], before_accounts: s
     return {"contacts": extra(by_email, before_contacts), "accounts": extra(by_domain, before_accounts)}
 
 
+def _export_companies(stack: LocalStack, company_rows: list[dict[str, Any]]) -> dict[str, str]:
+    """Export the companies in calls of `CALL_SIZE`; their CRM ids by external id."""
+    company_ids: dict[str, str] = {}
+    for start in range(0, len(company_rows), CALL_SIZE):
+        for item in _post(stack, "companies", {"companies": company_rows[start : start + CALL_SIZE]})["results"]:
+            company_ids[item["externalId"]] = item["crmId"]
+    return company_ids
+
+
+def _export_contacts(
+    stack: LocalStack,
+    contact_rows: list[dict[str, Any]],
+    company_rows: list[dict[str, Any]],
+    company_ids: dict[str, str],
+    started: float,
+) -> list[dict[str, str]]:
+    """Export the contacts in calls of `CALL_SIZE`; the contact → company pairs to link afterwards."""
+    pairs: list[dict[str, str]] = []
+    by_name = {c["name"]: c["externalId"] for c in company_rows}
+    for start in range(0, len(contact_rows), CALL_SIZE):
+        chunk = contact_rows[start : start + CALL_SIZE]
+        if start and start % (CALL_SIZE * 20) == 0:
+            _progress(f"{start} contacts accepted after {time.monotonic() - started:.1f}s")
+        for item, record in zip(_post(stack, "contacts", {"contacts": chunk})["results"], chunk, strict=True):
+            company = by_name.get(str(record.get("company")))
+            if company in company_ids:
+                pairs.append({"contactCRMId": item["crmId"], "companyCRMId": company_ids[company]})
+    return pairs
+
+
+def _link(stack: LocalStack, pairs: list[dict[str, str]]) -> None:
+    """Link every contact to its company, `CALL_SIZE` pairs per `POST /associations`."""
+    for start in range(0, len(pairs), CALL_SIZE):
+        _post(stack, "associations", {"associations": pairs[start : start + CALL_SIZE]})
+
+
+def _wait_for_writes(stack: LocalStack, *, deadline: float) -> None:
+    """Wait until the pump has delivered the whole writes queue, reporting progress meanwhile."""
+    while not stack.host.wait_idle(timeout=15):
+        _progress(f"  {stack.host.queue.pending()} messages queued, {stack.sandbox.counters['requests']} requests")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the writes queue did not drain within an hour")
+
+
 def run(contacts: int, companies: int, latency_ms: float, existing: float) -> dict[str, Any]:
     company_rows = bulk_companies(companies)
     contact_rows = bulk_contacts(contacts, company_rows)
@@ -113,36 +157,18 @@ def run(contacts: int, companies: int, latency_ms: float, existing: float) -> di
 
         started = time.monotonic()
         stack.start_pump()
-        company_ids: dict[str, str] = {}
-        for start in range(0, len(company_rows), CALL_SIZE):
-            for item in _post(stack, "companies", {"companies": company_rows[start : start + CALL_SIZE]})["results"]:
-                company_ids[item["externalId"]] = item["crmId"]
-        pairs: list[dict[str, str]] = []
-        by_name = {c["name"]: c["externalId"] for c in company_rows}
+        company_ids = _export_companies(stack, company_rows)
         _progress(f"{len(company_rows)} companies accepted after {time.monotonic() - started:.1f}s")
-        for start in range(0, len(contact_rows), CALL_SIZE):
-            chunk = contact_rows[start : start + CALL_SIZE]
-            if start and start % (CALL_SIZE * 20) == 0:
-                _progress(f"{start} contacts accepted after {time.monotonic() - started:.1f}s")
-            for item, record in zip(_post(stack, "contacts", {"contacts": chunk})["results"], chunk, strict=True):
-                company = by_name.get(str(record.get("company")))
-                if company in company_ids:
-                    pairs.append({"contactCRMId": item["crmId"], "companyCRMId": company_ids[company]})
-        for start in range(0, len(pairs), CALL_SIZE):
-            _post(stack, "associations", {"associations": pairs[start : start + CALL_SIZE]})
+        pairs = _export_contacts(stack, contact_rows, company_rows, company_ids, started)
+        _link(stack, pairs)
         accepted = time.monotonic()
         _progress(f"all calls accepted in {accepted - started:.1f}s; waiting for the writes queue")
-        deadline = accepted + 3600
-        while not stack.host.wait_idle(timeout=15):
-            _progress(f"  {stack.host.queue.pending()} messages queued, {stack.sandbox.counters['requests']} requests")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the writes queue did not drain within an hour")
+        _wait_for_writes(stack, deadline=accepted + 3600)
         finished = time.monotonic()
         pump = stack.host.stop_pump()
 
-        from shared.storage.ledger import Ledger
 
-        health = Ledger(stack.settings).summary(stack.workspace.id)
+        health = stack.services.ledger.summary(stack.workspace.id)
         failed = sum(statuses.get("failed", 0) for statuses in health["counts"].values())
         requests = stack.sandbox.counters["requests"]
         duplicates = _duplicates(stack, seeded_contacts, seeded_accounts)

@@ -36,6 +36,7 @@ from devstack.stack import (
     LocalStack,
 )
 from shared.platform.settings import Settings
+from shared.services.root import Services
 
 __all__ = ["Check", "SessionDriver", "SessionResult", "features_of", "main", "run_session"]
 
@@ -61,10 +62,14 @@ class SessionDriver:
     api: httpx.Client
     drain: Callable[[], DrainReport]
     sandbox: Sandbox
-    settings: Settings
+    services: Services
     workspace_id: str
     features: frozenset[str]
     out: Callable[[str], None] = print
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
 
 
 @dataclass
@@ -177,18 +182,29 @@ def run_session(driver: SessionDriver, dataset: DemoDataset) -> SessionResult:
 
 def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> None:
     http = _Http(driver, result)
-    out = driver.out
-    sandbox = driver.sandbox
-    seed_contacts = {str(r["contactid"]) for r in _rows(sandbox, "contact")}
-    seed_accounts = {str(r["accountid"]) for r in _rows(sandbox, "account")}
+    seed_contacts = {str(r["contactid"]) for r in _rows(driver.sandbox, "contact")}
+    seed_accounts = {str(r["accountid"]) for r in _rows(driver.sandbox, "account")}
+    alice = _connect(driver, data, result, http)
+    _export_companies(driver, data, result, http)
+    country_for = _export_contacts(driver, data, result, http)
+    late = _associate(driver, data, result, http)
+    _check_companies_landed(driver, data, result, seed_accounts)
+    new_contact_ids = _check_contacts_landed(driver, data, result, seed_contacts, country_for, late_contact=bool(late))
+    _update_with_engagement(driver, data, result, http, new_contact_ids)
+    _play_optional_steps(driver, data, result, http, alice)
+    _report(driver, data, result, seed_accounts, seed_contacts)
 
-    # 1. Connection test and owners.
-    out("1. Genesy connects: GET /health, GET /users")
+
+def _connect(driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http) -> str:
+    """Step 1, Genesy's connection test: health (with the key and a wrong one) and the owners it may pick.
+
+    Gives the dataset's `ownerId` contacts the first user's id; returns that id (Alice Martin's)."""
+    driver.out("1. Genesy connects: GET /health, GET /users")
     result.check("GET /health with the key", http.call("GET", "health").get("status") == "ok")
     unauth = driver.api.get("health", headers={"X-API-Key": "gdk_wrong_key"})
     result.check("GET /health with a wrong key answers 401", unauth.status_code == 401, str(unauth.status_code))
     users = http.call("GET", "users")
-    names = {u["name"]: u["id"] for u in users}
+    names: dict[str, str] = {u["name"]: u["id"] for u in users}
     result.check(
         "GET /users lists the enabled Dynamics users only",
         {"Alice Martin", "Bruno Díaz", "Chloé O'Neil"} <= set(names) and "Dana Gone" not in names,
@@ -198,9 +214,12 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
     for record in data.contacts:
         if record["externalId"] in data.owner_id_contacts:
             record["ownerId"] = alice
+    return alice
 
-    # 2. Companies: sync, then export.
-    out(f"2. Companies: POST /companies/sync and POST /companies ({len(data.companies)} companies)")
+
+def _export_companies(driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http) -> None:
+    """Step 2: sync the companies (only existing ones come back, each found by its rule), then export them."""
+    driver.out(f"2. Companies: POST /companies/sync and POST /companies ({len(data.companies)} companies)")
     synced = http.call("POST", "companies/sync", {"companies": data.companies})["results"]
     synced_ids = {r["externalId"]: r["crmId"] for r in synced}
     for expected in data.existing_companies:
@@ -225,8 +244,12 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
         )
     _drain(driver, result, "company export")
 
-    # 3. Contacts: sync, export in chunks (≤100 per call; small chunks here to show progress).
-    out(f"3. Contacts: POST /contacts/sync and POST /contacts ({len(data.contacts)} contacts)")
+
+def _export_contacts(driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http) -> dict[str, str]:
+    """Step 3: sync the contacts, then export them in chunks (≤100 per call; small here to show progress).
+
+    Returns the country each contact's export chose (the chunks alternate their export value)."""
+    driver.out(f"3. Contacts: POST /contacts/sync and POST /contacts ({len(data.contacts)} contacts)")
     synced = http.call("POST", "contacts/sync", {"contacts": data.contacts})["results"]
     synced_ids = {r["externalId"]: r["crmId"] for r in synced}
     for expected in data.existing_contacts:
@@ -247,7 +270,7 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
         for item in answer:
             result.contact_ids[item["externalId"]] = item["crmId"]
             country_for[item["externalId"]] = chosen or "Spain"
-        out(f"   … exported {min(start + CONTACT_CHUNK, len(data.contacts))}/{len(data.contacts)} contacts")
+        driver.out(f"   … exported {min(start + CONTACT_CHUNK, len(data.contacts))}/{len(data.contacts)} contacts")
     for expected in data.existing_contacts:
         result.check(
             f"existing contact {expected.external_id} keeps its Dynamics id",
@@ -258,24 +281,33 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
         "the same person twice in one batch gets one Dynamics id",
         result.contact_ids.get(first) is not None and result.contact_ids.get(first) == result.contact_ids.get(second),
     )
+    return country_for
 
-    # 4. Associations.
+
+def _associate(driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http) -> dict[str, str]:
+    """Step 4: link each contact to its company; with tasks served, also what Genesy does right after an export.
+
+    Returns the ids of that early contact, task and activity (empty when tasks are not served)."""
     pairs = [
         {"contactCRMId": result.contact_ids[c], "companyCRMId": result.company_ids[k]}
         for c, k in data.company_of.items()
         if c in result.contact_ids and k in result.company_ids
     ]
-    out(f"4. POST /associations ({len(pairs)} contact → company links)")
+    driver.out(f"4. POST /associations ({len(pairs)} contact → company links)")
     linked = http.call("POST", "associations", {"associations": pairs})
     result.check("POST /associations succeeds", linked.get("success") is True, str(linked)[:200])
     late = _right_after_export(driver, result, http) if "tasks" in driver.features else {}
     _drain(driver, result, "contact export and associations")
     if late:
         _check_right_after_export(driver, result, late)
+    return late
 
-    # 5. What landed.
-    accounts = {str(r["accountid"]): r for r in _rows(sandbox, "account")}
-    contacts = {str(r["contactid"]): r for r in _rows(sandbox, "contact")}
+
+def _check_companies_landed(
+    driver: SessionDriver, data: DemoDataset, result: SessionResult, seed_accounts: set[str]
+) -> None:
+    """Every new company is in Dynamics, its export field set to its default."""
+    accounts = {str(r["accountid"]): r for r in _rows(driver.sandbox, "account")}
     for external_id, crm_id in result.company_ids.items():
         row = accounts.get(crm_id)
         company = data.company(external_id)
@@ -288,12 +320,28 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
                 row.get("industrycode") == _INDUSTRY_BUSINESS_SERVICES,
                 str(row.get("industrycode")),
             )
+
+
+def _check_contacts_landed(
+    driver: SessionDriver,
+    data: DemoDataset,
+    result: SessionResult,
+    seed_contacts: set[str],
+    country_for: dict[str, str],
+    *,
+    late_contact: bool,
+) -> set[str]:
+    """Every new contact is in Dynamics once, with its owner, parent account and mapped values.
+
+    `late_contact`: the contact written right after the export is in Dynamics too. Returns the new contacts' ids."""
+    sandbox = driver.sandbox
+    contacts = {str(r["contactid"]): r for r in _rows(sandbox, "contact")}
     new_contact_ids = set(result.contact_ids.values()) - seed_contacts
     created = [contacts[i] for i in new_contact_ids if i in contacts]
     result.check(
         "every new contact is in Dynamics exactly once",
         len(created) == len(new_contact_ids)
-        and len(contacts) == len(seed_contacts) + len(new_contact_ids) + (1 if late else 0),
+        and len(contacts) == len(seed_contacts) + len(new_contact_ids) + (1 if late_contact else 0),
         f"{len(created)} of {len(new_contact_ids)} new ids; {len(contacts)} rows",
     )
     owner_of = {str(u["systemuserid"]): str(u["fullname"]) for u in _rows(sandbox, "systemuser")}
@@ -302,45 +350,66 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
         if row is None or crm_id in seed_contacts:
             continue
         record = data.contact(external_id)
-        expected_owner = (
-            "Alice Martin"
-            if external_id in data.owner_id_contacts
-            else "Bruno Díaz"
-            if external_id in data.owner_email_contacts
-            else "Chloé O'Neil"
-        )
         if external_id == data.duplicate_pair[1]:
             continue  # merged into its twin: the first copy's owner stands
-        result.check(
-            f"contact {external_id} owned by {expected_owner}",
-            owner_of.get(str(row.get("_ownerid_value"))) == expected_owner,
-            owner_of.get(str(row.get("_ownerid_value")), str(row.get("_ownerid_value"))),
-        )
-        company_id = result.company_ids.get(data.company_of.get(external_id, ""))
-        if company_id:
-            result.check(
-                f"contact {external_id} has its company as parent account",
-                row.get("_parentcustomerid_value") == company_id,
-            )
-        result.check(
-            f"contact {external_id}: fixed lead source and chosen {DEMO_CONTACT_EXPORT_FIELD}",
-            row.get("leadsourcecode") == _LEAD_SOURCE_WEB and row.get("address1_country") == country_for[external_id],
-            f"{row.get('leadsourcecode')} / {row.get('address1_country')}",
-        )
-        if not record.get("email"):
-            result.check(f"contact {external_id} with no e-mail was created", row.get("emailaddress1") is None)
+        _check_new_contact(data, result, external_id, record, row, owner_of, country_for[external_id])
+    return new_contact_ids
 
-    # 6. Update with engagement (campaigns set) and a title change.
+
+def _check_new_contact(
+    data: DemoDataset,
+    result: SessionResult,
+    external_id: str,
+    record: dict[str, Any],
+    row: dict[str, Any],
+    owner_of: dict[str, str],
+    country: str,
+) -> None:
+    """One created contact: its owner, its parent account, its fixed and chosen values, no invented e-mail."""
+    expected_owner = _expected_owner(data, external_id)
+    result.check(
+        f"contact {external_id} owned by {expected_owner}",
+        owner_of.get(str(row.get("_ownerid_value"))) == expected_owner,
+        owner_of.get(str(row.get("_ownerid_value")), str(row.get("_ownerid_value"))),
+    )
+    company_id = result.company_ids.get(data.company_of.get(external_id, ""))
+    if company_id:
+        result.check(
+            f"contact {external_id} has its company as parent account",
+            row.get("_parentcustomerid_value") == company_id,
+        )
+    result.check(
+        f"contact {external_id}: fixed lead source and chosen {DEMO_CONTACT_EXPORT_FIELD}",
+        row.get("leadsourcecode") == _LEAD_SOURCE_WEB and row.get("address1_country") == country,
+        f"{row.get('leadsourcecode')} / {row.get('address1_country')}",
+    )
+    if not record.get("email"):
+        result.check(f"contact {external_id} with no e-mail was created", row.get("emailaddress1") is None)
+
+
+def _expected_owner(data: DemoDataset, external_id: str) -> str:
+    """Who should own a new contact: Genesy's `ownerId`, else the user mapping of `ownerEmail`, else the default."""
+    if external_id in data.owner_id_contacts:
+        return "Alice Martin"
+    if external_id in data.owner_email_contacts:
+        return "Bruno Díaz"
+    return "Chloé O'Neil"
+
+
+def _update_with_engagement(
+    driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http, new_contact_ids: set[str]
+) -> None:
+    """Step 5: update the contacts that took part in the campaign (engagement set, one title changed)."""
     engaged = [e for e in data.engaged_contacts if e in result.contact_ids]
     updates = [
         {"crmId": result.contact_ids[e], "campaigns": CAMPAIGN, **({"title": "Chief Growth Officer"} if i == 0 else {})}
         for i, e in enumerate(engaged)
     ]
-    out(f"5. PUT /contacts: {len(updates)} contacts took part in “{CAMPAIGN}”")
+    driver.out(f"5. PUT /contacts: {len(updates)} contacts took part in “{CAMPAIGN}”")
     put = http.call("PUT", "contacts", {"contacts": updates})["results"]
     result.check("PUT /contacts accepted every update", all(r.get("success") for r in put), str(put)[:200])
     _drain(driver, result, "update with engagement")
-    contacts = {str(r["contactid"]): r for r in _rows(sandbox, "contact")}
+    contacts = {str(r["contactid"]): r for r in _rows(driver.sandbox, "contact")}
     engaged_ids = {result.contact_ids[e] for e in engaged}
     for external_id in engaged:
         row = contacts.get(result.contact_ids[external_id], {})
@@ -362,20 +431,23 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
     batch = http.call("POST", "contacts/batch", {"ids": [result.contact_ids[e] for e in engaged[:3]] + ["unknown"]})
     result.check("POST /contacts/batch reads back the known ids", len(batch["results"]) == min(3, len(engaged)))
 
+
+def _play_optional_steps(
+    driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http, owner_id: str
+) -> None:
+    """Steps 6-8 (tasks, activities, campaign updates), each only when this build of the app serves it."""
     if "tasks" in driver.features:
-        _tasks(driver, data, result, http, alice)
+        _tasks(driver, data, result, http, owner_id)
     else:
-        out("6. Tasks: not served by this build of the app — skipped")
+        driver.out("6. Tasks: not served by this build of the app — skipped")
     if "activities" in driver.features:
-        _activities(driver, data, result, http, alice)
+        _activities(driver, data, result, http, owner_id)
     else:
-        out("7. Activities: not served by this build of the app — skipped")
+        driver.out("7. Activities: not served by this build of the app — skipped")
     if "campaign" in driver.features:
         _campaign_events(driver, data, result)
     else:
-        out("8. Campaign updates: no function listens on the campaign-updates queue in this build — skipped")
-
-    _report(driver, data, result, seed_accounts, seed_contacts)
+        driver.out("8. Campaign updates: no function listens on the campaign-updates queue in this build — skipped")
 
 
 _LONG_TITLE = (
@@ -575,38 +647,10 @@ def _campaign_events(driver: SessionDriver, data: DemoDataset, result: SessionRe
 
     engaged = [e for e in data.engaged_contacts if e in result.contact_ids]
     driver.out(f"8. Campaign updates: sequence, steps, opens, clicks, replies for {len(engaged)} contacts")
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
-    messages: list[OutgoingMessage] = []
-
-    def event(contact: str, kind: str, hours: int, step: int | None = None, **detail: Any) -> None:
-        body: dict[str, Any] = {
-            "version": 1,
-            "workspace_id": driver.workspace_id,
-            "contact_id": result.contact_ids[contact],
-            "campaign": CAMPAIGN,
-            "event": kind,
-            "occurred_at": (start + timedelta(hours=hours)).isoformat().replace("+00:00", "Z"),
-            "event_id": f"demo:{contact}:{kind}:{hours}",
-            "detail": detail,
-        }
-        if step is not None:
-            body["step"] = step
-        if kind == "sequence":
-            body["step_count"] = 3
-        messages.append(campaign_message(CampaignEvent.model_validate(body)))
-
-    for i, contact in enumerate(engaged):
-        event(contact, "sequence", 0)
-        event(contact, "step", 1, step=1)
-        event(contact, "sent", 1, step=1, channel="EMAIL")
-        event(contact, "step", 24, step=2)
-        event(contact, "step", 2, step=1)  # late: must not roll the step back
-        if i % 2 == 0:
-            event(contact, "open", 3, url=None)
-            event(contact, "open", 26)
-            event(contact, "click", 27, url="https://genesy.example/pricing")
-        if i == 0:
-            event(contact, "reply", 30, channel="EMAIL")
+    script = _CampaignScript(
+        driver.workspace_id, result.contact_ids, datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
+    )
+    messages = [campaign_message(CampaignEvent.model_validate(body)) for body in script.play(engaged)]
     # A publisher retry of an open (same event id, new message id past duplicate detection) counts once.
     if engaged:
         duplicate = next(m for m in messages if m.body["event"] == "open")
@@ -614,6 +658,55 @@ def _campaign_events(driver: SessionDriver, data: DemoDataset, result: SessionRe
     get_sender(driver.settings).send(driver.settings.campaign_queue, messages)
     driver.out(f"   … sent {len(messages)} messages to {driver.settings.campaign_queue}")
     _drain(driver, result, "campaign updates")
+    _check_campaign_values(driver, result, engaged)
+
+
+@dataclass
+class _CampaignScript:
+    """The campaign events the demo publishes for its engaged contacts, as event bodies in publishing order."""
+
+    workspace_id: str
+    contact_ids: dict[str, str]
+    start: datetime
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+
+    def play(self, engaged: Sequence[str]) -> list[dict[str, Any]]:
+        """Every contact starts the sequence and reaches step 2 (with a late step 1); every other one opens
+        and clicks; the first one replies."""
+        for i, contact in enumerate(engaged):
+            self.event(contact, "sequence", 0)
+            self.event(contact, "step", 1, step=1)
+            self.event(contact, "sent", 1, step=1, channel="EMAIL")
+            self.event(contact, "step", 24, step=2)
+            self.event(contact, "step", 2, step=1)  # late: must not roll the step back
+            if i % 2 == 0:
+                self.event(contact, "open", 3, url=None)
+                self.event(contact, "open", 26)
+                self.event(contact, "click", 27, url="https://genesy.example/pricing")
+            if i == 0:
+                self.event(contact, "reply", 30, channel="EMAIL")
+        return self.bodies
+
+    def event(self, contact: str, kind: str, hours: int, step: int | None = None, **detail: Any) -> None:
+        body: dict[str, Any] = {
+            "version": 1,
+            "workspace_id": self.workspace_id,
+            "contact_id": self.contact_ids[contact],
+            "campaign": CAMPAIGN,
+            "event": kind,
+            "occurred_at": (self.start + timedelta(hours=hours)).isoformat().replace("+00:00", "Z"),
+            "event_id": f"demo:{contact}:{kind}:{hours}",
+            "detail": detail,
+        }
+        if step is not None:
+            body["step"] = step
+        if kind == "sequence":
+            body["step_count"] = 3
+        self.bodies.append(body)
+
+
+def _check_campaign_values(driver: SessionDriver, result: SessionResult, engaged: list[str]) -> None:
+    """Opens counted once per event, the status never rolled back (or showing the reply), the reply analysed."""
     contacts = {str(r["contactid"]): r for r in _rows(driver.sandbox, "contact")}
     for i, contact in enumerate(engaged):
         row = contacts.get(result.contact_ids[contact], {})
@@ -640,16 +733,29 @@ def _campaign_events(driver: SessionDriver, data: DemoDataset, result: SessionRe
 def _report(
     driver: SessionDriver, data: DemoDataset, result: SessionResult, seed_accounts: set[str], seed_contacts: set[str]
 ) -> None:
-    from shared.storage.ledger import Ledger
-
     sandbox = driver.sandbox
     users = {str(u["systemuserid"]): str(u["fullname"]) for u in _rows(sandbox, "systemuser")}
     accounts = {str(r["accountid"]): r for r in _rows(sandbox, "account")}
     contacts = {str(r["contactid"]): r for r in _rows(sandbox, "contact")}
-    updated = {result.contact_ids[e] for e in data.engaged_contacts if e in result.contact_ids}
-    by_company = {m.external_id: m for m in data.existing_companies}
-    by_contact = {m.external_id: m for m in data.existing_contacts}
+    result.report.append(_companies_table(data, result, accounts, users, seed_accounts))
+    result.report.append(_contacts_table(data, result, accounts, contacts, users, seed_contacts))
+    if "campaign" in driver.features:
+        result.report.append(_campaign_table(data, result, contacts))
+    if result.task_ids:
+        result.report.append(_tasks_table(sandbox, result.task_ids, users))
+    if result.activity_ids:
+        _report_activities(sandbox, result)
+    _report_health(driver, result)
 
+
+_Rows = dict[str, dict[str, Any]]  # Dynamics rows by id
+
+
+def _companies_table(
+    data: DemoDataset, result: SessionResult, accounts: _Rows, users: dict[str, str], seed_accounts: set[str]
+) -> str:
+    """The exported companies as Dynamics holds them, each matched (and by what) or created."""
+    by_company = {m.external_id: m for m in data.existing_companies}
     company_rows = []
     for external_id, crm_id in result.company_ids.items():
         row = accounts.get(crm_id, {})
@@ -664,23 +770,33 @@ def _report(
                 row.get("industrycode"),
             ]
         )
-    result.report.append(
-        render_table(
-            "Companies in Dynamics",
-            ["Genesy name", "Dynamics name", "Result", "Owner", "Website", "Industry"],
-            company_rows,
-        )
+    return render_table(
+        "Companies in Dynamics",
+        ["Genesy name", "Dynamics name", "Result", "Owner", "Website", "Industry"],
+        company_rows,
     )
+
+
+def _contacts_table(
+    data: DemoDataset,
+    result: SessionResult,
+    accounts: _Rows,
+    contacts: _Rows,
+    users: dict[str, str],
+    seed_contacts: set[str],
+) -> str:
+    """The exported contacts as Dynamics holds them, each matched, merged or created (and updated)."""
+    updated = {result.contact_ids[e] for e in data.engaged_contacts if e in result.contact_ids}
+    by_contact = {m.external_id: m for m in data.existing_contacts}
     contact_rows = []
     shown: set[str] = set()
     for external_id, crm_id in result.contact_ids.items():
         row = contacts.get(crm_id, {})
         if crm_id in seed_contacts:
-            outcome = f"matched ({by_contact[external_id].by})" if external_id in by_contact else "matched"
-        elif crm_id in shown:
-            outcome = "merged (same person in the batch)"
+            match = by_contact.get(external_id)
+            outcome = f"matched ({match.by})" if match is not None else "matched"
         else:
-            outcome = "created"
+            outcome = "merged (same person in the batch)" if crm_id in shown else "created"
         if crm_id in updated and crm_id not in shown:
             outcome += " + updated"
         shown.add(crm_id)
@@ -696,62 +812,70 @@ def _report(
                 row.get("address1_country"),
             ]
         )
-    result.report.append(
-        render_table(
-            "Contacts in Dynamics",
-            ["Name", "E-mail", "Result", "Owner", "Parent account", "Title", "Country"],
-            contact_rows,
-        )
+    return render_table(
+        "Contacts in Dynamics",
+        ["Name", "E-mail", "Result", "Owner", "Parent account", "Title", "Country"],
+        contact_rows,
     )
-    if "campaign" in driver.features:
-        campaign_rows = []
-        for external_id in data.engaged_contacts:
-            row = contacts.get(result.contact_ids.get(external_id, ""), {})
-            campaign_rows.append(
-                [
-                    f"{row.get('firstname')} {row.get('lastname')}",
-                    row.get("gd_campaign_sequence"),
-                    row.get("gd_campaign_status"),
-                    row.get("gd_campaign_opens"),
-                    row.get("gd_campaign_clicks"),
-                    row.get("gd_campaign_reply_analysis"),
-                ]
-            )
-        result.report.append(
-            render_table(
-                "Campaign values (contact columns)",
-                ["Contact", "Sequence", "Status", "Opens", "Clicks", "Replies"],
-                campaign_rows,
-            )
+
+
+def _campaign_table(data: DemoDataset, result: SessionResult, contacts: _Rows) -> str:
+    """The campaign values each engaged contact's columns hold."""
+    campaign_rows = []
+    for external_id in data.engaged_contacts:
+        row = contacts.get(result.contact_ids.get(external_id, ""), {})
+        campaign_rows.append(
+            [
+                f"{row.get('firstname')} {row.get('lastname')}",
+                row.get("gd_campaign_sequence"),
+                row.get("gd_campaign_status"),
+                row.get("gd_campaign_opens"),
+                row.get("gd_campaign_clicks"),
+                row.get("gd_campaign_reply_analysis"),
+            ]
         )
-    if result.task_ids:
-        tasks = {str(r.get("activityid")): r for r in _rows(sandbox, "task")}
-        result.report.append(
-            render_table(
-                "Tasks",
-                ["Subject", "Due", "State", "Owner"],
-                [
-                    [
-                        t.get("subject"),
-                        t.get("scheduledend"),
-                        "completed" if t.get("statecode") == 1 else "open",
-                        users.get(str(t.get("_ownerid_value"))),
-                    ]
-                    for t in (tasks.get(i, {}) for i in result.task_ids)
-                ],
-            )
-        )
-    if result.activity_ids:
-        logged = {str(r.get("activityid")): ("e-mail", r) for r in _rows(sandbox, "email")}
-        logged.update({str(r.get("activityid")): ("task", r) for r in _rows(sandbox, "task")})
-        activity_rows = []
-        for activity_id in result.activity_ids:
-            table, row = logged.get(activity_id, ("missing", {}))
-            activity_rows.append([table, row.get("subject"), row.get("actualend") or row.get("createdon")])
-        result.report.append(
-            render_table("Activities (Dynamics timeline)", ["Logged as", "Subject", "When"], activity_rows)
-        )
-        result.check("every activity is in Dynamics", all(r[0] != "missing" for r in activity_rows))
+    return render_table(
+        "Campaign values (contact columns)",
+        ["Contact", "Sequence", "Status", "Opens", "Clicks", "Replies"],
+        campaign_rows,
+    )
+
+
+def _tasks_table(sandbox: Sandbox, task_ids: list[str], users: dict[str, str]) -> str:
+    tasks = {str(r.get("activityid")): r for r in _rows(sandbox, "task")}
+    return render_table(
+        "Tasks",
+        ["Subject", "Due", "State", "Owner"],
+        [
+            [
+                t.get("subject"),
+                t.get("scheduledend"),
+                "completed" if t.get("statecode") == 1 else "open",
+                users.get(str(t.get("_ownerid_value"))),
+            ]
+            for t in (tasks.get(i, {}) for i in task_ids)
+        ],
+    )
+
+
+def _report_activities(sandbox: Sandbox, result: SessionResult) -> None:
+    """The activities as logged on the Dynamics timeline (as e-mails or tasks); each must be there."""
+    logged = {str(r.get("activityid")): ("e-mail", r) for r in _rows(sandbox, "email")}
+    logged.update({str(r.get("activityid")): ("task", r) for r in _rows(sandbox, "task")})
+    activity_rows = []
+    for activity_id in result.activity_ids:
+        table, row = logged.get(activity_id, ("missing", {}))
+        activity_rows.append([table, row.get("subject"), row.get("actualend") or row.get("createdon")])
+    result.report.append(
+        render_table("Activities (Dynamics timeline)", ["Logged as", "Subject", "When"], activity_rows)
+    )
+    result.check("every activity is in Dynamics", all(r[0] != "missing" for r in activity_rows))
+
+
+def _report_health(driver: SessionDriver, result: SessionResult) -> None:
+    """The ledger's counts and the records needing attention; no record may have failed."""
+    from shared.storage.ledger import Ledger
+
     health = Ledger(driver.settings).summary(driver.workspace_id)
     result.health = health
     count_rows = [
@@ -799,7 +923,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     api=api,
                     drain=stack.host.drain,
                     sandbox=stack.sandbox,
-                    settings=stack.settings,
+                    services=stack.services,
                     workspace_id=stack.workspace.id,
                     features=features_of(stack.host, stack.settings),
                     out=say,

@@ -182,6 +182,49 @@ def build_dataset(companies: int = 14, contacts: int = 40, seed: int = 2024, own
     if companies < 8 or contacts < 12:
         raise ValueError("the demo dataset needs at least 8 companies and 12 contacts")
     rng = random.Random(seed)
+    company_rows = _demo_companies(rng, companies)
+    by_name = {c["name"]: c for c in company_rows}
+    contact_rows, company_of = _fixed_contacts(by_name["Iberdata Soluciones S.L."], by_name["L'Atelier Numérique"])
+    used: set[str] = set()
+    targets = [c for c in company_rows if c.get("domain")]
+    for index in range(len(contact_rows), contacts):
+        company = targets[index % len(targets)]
+        record = _generated_contact(rng, used, index, company)
+        contact_rows.append(record)
+        company_of[record["externalId"]] = str(company["externalId"])
+    generated = [c["externalId"] for c in contact_rows if str(c["externalId"]).startswith("gct-gen-")]
+    owner_id_contacts = generated[0:3]
+    owner_email_contacts = generated[3:6]
+    if owner_email:
+        _carry_owner_email(contact_rows, owner_email_contacts, owner_email)
+    engaged = ["gct-sean", "gct-lucia-1", "gct-zoe", *generated[:2]]
+    return DemoDataset(
+        companies=company_rows,
+        contacts=contact_rows,
+        company_of=company_of,
+        existing_companies=[
+            ExpectedMatch("gco-contoso", ("account:contoso",), "domain"),
+            ExpectedMatch("gco-cafe", ("account:cafe",), "domain"),
+            ExpectedMatch("gco-obrien", ("account:obrien",), "domain"),
+            ExpectedMatch("gco-fabrikam", ("account:fabrikam",), "name"),
+            ExpectedMatch("gco-acme", ("account:acme", "account:acme-europe"), "domain (ambiguous)"),
+        ],
+        existing_contacts=[
+            ExpectedMatch("gct-sean", ("contact:sean",), "email"),
+            ExpectedMatch("gct-jose", ("contact:jose",), "linkedin"),
+            ExpectedMatch("gct-maria", ("contact:maria",), "name+company"),
+        ],
+        ambiguous_company="gco-acme",
+        duplicate_pair=("gct-lucia-1", "gct-lucia-2"),
+        no_email=["gct-jose", "gct-maria", "gct-zoe"],
+        owner_id_contacts=owner_id_contacts,
+        owner_email_contacts=owner_email_contacts if owner_email else [],
+        engaged_contacts=engaged,
+    )
+
+
+def _demo_companies(rng: random.Random, companies: int) -> list[Record]:
+    """The companies that already exist in the seed, then new ones (known, then generated) up to `companies`."""
     company_rows: list[Record] = [
         {"externalId": "gco-contoso", "name": "Contoso", "domain": "https://www.contoso.com/", "industry": "Software"},
         {"externalId": "gco-cafe", "name": "Café Münster GmbH", "domain": "cafe-muenster.de", "numberOfEmployees": 55},
@@ -193,16 +236,9 @@ def build_dataset(companies: int = 14, contacts: int = 40, seed: int = 2024, own
         },
         {"externalId": "gco-acme", "name": "ACME", "domain": "acme.com"},
     ]
-    existing_companies = [
-        ExpectedMatch("gco-contoso", ("account:contoso",), "domain"),
-        ExpectedMatch("gco-cafe", ("account:cafe",), "domain"),
-        ExpectedMatch("gco-obrien", ("account:obrien",), "domain"),
-        ExpectedMatch("gco-fabrikam", ("account:fabrikam",), "name"),
-        ExpectedMatch("gco-acme", ("account:acme", "account:acme-europe"), "domain (ambiguous)"),
-    ]
     new_companies = list(NEW_COMPANIES)
     rng.shuffle(new_companies)
-    # Iberdata and L'Atelier carry fixed cases below; keep them in.
+    # Iberdata and L'Atelier carry fixed cases (see `_fixed_contacts`); keep them in.
     new_companies.sort(key=lambda c: c[0] not in ("Iberdata Soluciones S.L.", "L'Atelier Numérique"))
     for index, (name, domain, employees) in enumerate(new_companies[: companies - len(company_rows)]):
         company_rows.append(
@@ -217,10 +253,11 @@ def build_dataset(companies: int = 14, contacts: int = 40, seed: int = 2024, own
     for index in range(len(company_rows), companies):
         name = f"{rng.choice(LAST_NAMES)} {rng.choice(('Consulting', 'Partners', 'Labs', 'Group'))} {index}"
         company_rows.append({"externalId": f"gco-gen-{index:03d}", "name": name, "domain": f"{_slug(name)}.example"})
-    by_name = {c["name"]: c for c in company_rows}
-    iberdata = by_name["Iberdata Soluciones S.L."]
-    atelier = by_name["L'Atelier Numérique"]
+    return company_rows
 
+
+def _fixed_contacts(iberdata: Record, atelier: Record) -> tuple[list[Record], dict[str, str]]:
+    """The awkward contacts every demo holds (seed matches, a duplicate pair, no e-mail) and their companies."""
     contact_rows: list[Record] = [
         {
             "externalId": "gct-sean",
@@ -278,54 +315,34 @@ def build_dataset(companies: int = 14, contacts: int = 40, seed: int = 2024, own
         "gct-lucia-2": iberdata["externalId"],
         "gct-zoe": atelier["externalId"],
     }
-    used: set[str] = set()
-    targets = [c for c in company_rows if c.get("domain")]
-    for index in range(len(contact_rows), contacts):
-        first, last = _person(rng, used)
-        company = targets[index % len(targets)]
-        domain = _bare_domain(str(company["domain"]))
-        external_id = f"gct-gen-{index:03d}"
-        local = f"{_slug(first)}.{_slug(last)}"
-        record: Record = {
-            "externalId": external_id,
-            "firstName": first,
-            "lastName": last,
-            "email": f"{local}{index}@{domain}",
-            "company": company["name"],
-            "title": rng.choice(TITLES),
-        }
-        if rng.random() < 0.6:
-            record["linkedinUrl"] = f"https://www.linkedin.com/in/{_slug(first)}-{_slug(last)}-{index}/"
-        if rng.random() < 0.4:
-            record["phone"] = f"+34 6{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(100, 999)}"
-        contact_rows.append(record)
-        company_of[external_id] = str(company["externalId"])
+    return contact_rows, company_of
 
-    generated = [c["externalId"] for c in contact_rows if str(c["externalId"]).startswith("gct-gen-")]
-    owner_id_contacts = generated[0:3]
-    owner_email_contacts = generated[3:6]
-    if owner_email:
-        for record in contact_rows:
-            if record["externalId"] in owner_email_contacts:
-                record["ownerEmail"] = owner_email
-    engaged = ["gct-sean", "gct-lucia-1", "gct-zoe", *generated[:2]]
-    return DemoDataset(
-        companies=company_rows,
-        contacts=contact_rows,
-        company_of=company_of,
-        existing_companies=existing_companies,
-        existing_contacts=[
-            ExpectedMatch("gct-sean", ("contact:sean",), "email"),
-            ExpectedMatch("gct-jose", ("contact:jose",), "linkedin"),
-            ExpectedMatch("gct-maria", ("contact:maria",), "name+company"),
-        ],
-        ambiguous_company="gco-acme",
-        duplicate_pair=("gct-lucia-1", "gct-lucia-2"),
-        no_email=["gct-jose", "gct-maria", "gct-zoe"],
-        owner_id_contacts=owner_id_contacts,
-        owner_email_contacts=owner_email_contacts if owner_email else [],
-        engaged_contacts=engaged,
-    )
+
+def _generated_contact(rng: random.Random, used: set[str], index: int, company: Record) -> Record:
+    """A new person working at `company`, with an e-mail at its domain and sometimes LinkedIn and a phone."""
+    first, last = _person(rng, used)
+    domain = _bare_domain(str(company["domain"]))
+    local = f"{_slug(first)}.{_slug(last)}"
+    record: Record = {
+        "externalId": f"gct-gen-{index:03d}",
+        "firstName": first,
+        "lastName": last,
+        "email": f"{local}{index}@{domain}",
+        "company": company["name"],
+        "title": rng.choice(TITLES),
+    }
+    if rng.random() < 0.6:
+        record["linkedinUrl"] = f"https://www.linkedin.com/in/{_slug(first)}-{_slug(last)}-{index}/"
+    if rng.random() < 0.4:
+        record["phone"] = f"+34 6{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(100, 999)}"
+    return record
+
+
+def _carry_owner_email(contact_rows: list[Record], owner_email_contacts: list[str], owner_email: str) -> None:
+    """Give the chosen contacts the exporting Genesy user (`ownerEmail`) the user mapping knows."""
+    for record in contact_rows:
+        if record["externalId"] in owner_email_contacts:
+            record["ownerEmail"] = owner_email
 
 
 # ---------------------------------------------------------------------------------------------------------

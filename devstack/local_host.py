@@ -43,7 +43,7 @@ import azure.functions as func
 from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 
-from shared.messaging.queue import InProcessQueue, ReceivedMessage, in_process_queue
+from shared.messaging.queue import InProcessQueue, ReceivedMessage
 
 __all__ = [
     "DEFAULT_APP_SETTINGS",
@@ -117,6 +117,7 @@ _SIMPLE_CONSTRAINTS: dict[str, Callable[[str], bool]] = {
 
 
 def _make_constraint(name: str, arg: str | None, template: str) -> Callable[[str], bool]:
+    """The check for one route constraint (`int`, `regex(...)`, `length(2,8)`, `range(1,9)`, ...)."""
     if arg is None:
         if name in _SIMPLE_CONSTRAINTS:
             return _SIMPLE_CONSTRAINTS[name]
@@ -125,6 +126,14 @@ def _make_constraint(name: str, arg: str | None, template: str) -> Callable[[str
         pattern = re.compile(arg, re.IGNORECASE)
         return lambda v: pattern.search(v) is not None
     numbers = [int(part.strip()) for part in arg.split(",")]
+    check = _length_constraint(name, numbers) or _int_range_constraint(name, numbers)
+    if check is None:
+        raise ValueError(f"route {template!r}: unknown constraint {name}({arg})")
+    return check
+
+
+def _length_constraint(name: str, numbers: list[int]) -> Callable[[str], bool] | None:
+    """`minlength(n)`, `maxlength(n)`, `length(n)` or `length(low,high)`; None for another constraint."""
     if name == "minlength" and len(numbers) == 1:
         return lambda v: len(v) >= numbers[0]
     if name == "maxlength" and len(numbers) == 1:
@@ -132,13 +141,18 @@ def _make_constraint(name: str, arg: str | None, template: str) -> Callable[[str
     if name == "length" and len(numbers) in (1, 2):
         low, high = numbers[0], numbers[-1]
         return lambda v: low <= len(v) <= high
+    return None
+
+
+def _int_range_constraint(name: str, numbers: list[int]) -> Callable[[str], bool] | None:
+    """`min(n)`, `max(n)` or `range(low,high)` over an integer value; None for another constraint."""
     if name == "min" and len(numbers) == 1:
         return lambda v: _int_constraint(v) and int(v) >= numbers[0]
     if name == "max" and len(numbers) == 1:
         return lambda v: _int_constraint(v) and int(v) <= numbers[0]
     if name == "range" and len(numbers) == 2:
         return lambda v: _int_constraint(v) and numbers[0] <= int(v) <= numbers[1]
-    raise ValueError(f"route {template!r}: unknown constraint {name}({arg})")
+    return None
 
 
 def _split_constraints(spec: str, template: str) -> list[tuple[str, str | None]]:
@@ -250,6 +264,20 @@ class _Segment:
     pattern: re.Pattern[str] | None = None
     params: tuple[_Param, ...] = ()
 
+    def match(self, value: str) -> dict[str, str] | None:
+        """The route values this segment takes from one decoded path segment, or None when it does not match."""
+        if value == "":
+            return None
+        if self.kind == "literal":
+            return {} if value.lower() == self.literal else None
+        if self.param is not None:
+            return {self.param.name: value} if self.param.accepts(value) else None
+        assert self.pattern is not None
+        m = self.pattern.fullmatch(value)
+        if m is None or not all(p.accepts(m.group(p.name)) for p in self.params):
+            return None
+        return {p.name: m.group(p.name) for p in self.params}
+
     @property
     def rank(self) -> int:
         """ASP.NET Core inbound precedence: lower wins (literal < complex < constrained < plain < catch-all)."""
@@ -261,6 +289,15 @@ class _Segment:
         if self.param.catch_all:
             return 5
         return 3 if self.param.constraints else 4
+
+
+def _with_catch_all(param: _Param, rest: str, values: dict[str, str]) -> dict[str, str] | None:
+    """`values` plus what a catch-all parameter takes (the rest of the path, else its default)."""
+    if rest and not param.accepts(rest):
+        return None
+    if rest or param.default is not None:
+        values[param.name] = rest or str(param.default)
+    return values
 
 
 class RouteTemplate:
@@ -301,30 +338,13 @@ class RouteTemplate:
         values: dict[str, str] = {}
         for index, seg in enumerate(self.segments):
             if seg.param is not None and seg.param.catch_all:
-                rest = "/".join(segments[index:])
-                if rest and not seg.param.accepts(rest):
-                    return None
-                if rest or seg.param.default is not None:
-                    values[seg.param.name] = rest or str(seg.param.default)
-                return values
+                return _with_catch_all(seg.param, "/".join(segments[index:]), values)
             if index >= len(segments):
                 return values if self._optional_tail(index, values) else None
-            value = segments[index]
-            if value == "":
+            captured = seg.match(segments[index])
+            if captured is None:
                 return None
-            if seg.kind == "literal":
-                if value.lower() != seg.literal:
-                    return None
-            elif seg.param is not None:
-                if not seg.param.accepts(value):
-                    return None
-                values[seg.param.name] = value
-            else:
-                assert seg.pattern is not None
-                m = seg.pattern.fullmatch(value)
-                if m is None or not all(p.accepts(m.group(p.name)) for p in seg.params):
-                    return None
-                values.update({p.name: m.group(p.name) for p in seg.params})
+            values.update(captured)
         return values if len(segments) == len(self.segments) else None
 
     def _optional_tail(self, index: int, values: dict[str, str]) -> bool:
@@ -551,6 +571,24 @@ def _json_reply(status: int, error: str, message: str, headers: Mapping[str, str
     )
 
 
+def _method_not_allowed(
+    method: str, raw_path: str, candidates: list[tuple[FunctionInfo, dict[str, str]]]
+) -> func.HttpResponse:
+    """405 with the methods the matching routes do allow."""
+    allowed = sorted({m for i, _ in candidates for m in (i.methods or _ALL_METHODS)})
+    return _json_reply(
+        405, "method_not_allowed", f"{method} is not allowed on {raw_path}", {"Allow": ", ".join(allowed)}
+    )
+
+
+def _query_params(query_string: str) -> dict[str, str]:
+    """The query's parameters, the first value of each (blank values kept)."""
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
+        params.setdefault(key, value)
+    return params
+
+
 def _as_response(name: str, result: Any) -> func.HttpResponse:
     if isinstance(result, func.HttpResponse):
         return result
@@ -628,15 +666,16 @@ class FunctionHost:
     """Serve a `FunctionApp`'s registered functions in-process (HTTP, Service Bus from `InProcessQueue`, timers).
 
     `app.get_functions()` is called once here; it may be called only once per app instance, so build the
-    host once per app. `queue=None` follows the process-wide `shared.messaging.queue.in_process_queue()` (also after
-    `reset_in_process_queue()`). `admin_key=None` disables key checks, like `func start` does locally.
+    host once per app. `queue` is the in-process queue the app's services send to (or a function returning
+    it, for a host whose app's services change). `admin_key=None` disables key checks, like `func start` does
+    locally.
     """
 
     def __init__(
         self,
         app: func.FunctionApp,
         *,
-        queue: InProcessQueue | None = None,
+        queue: InProcessQueue | Callable[[], InProcessQueue],
         admin_key: str | None = None,
         route_prefix: str = "api",
         base_url: str = DEFAULT_BASE_URL,
@@ -680,7 +719,7 @@ class FunctionHost:
 
     @property
     def queue(self) -> InProcessQueue:
-        return self._queue if self._queue is not None else in_process_queue()
+        return self._queue if isinstance(self._queue, InProcessQueue) else self._queue()
 
     @property
     def listened_queues(self) -> list[str]:
@@ -732,34 +771,42 @@ class FunctionHost:
     ) -> func.HttpResponse:
         """The host's request pipeline (shared by `http()` and the HTTP server); `raw_path` is still %-encoded."""
         method = method.upper()
-        segments = [unquote(s) for s in raw_path.strip("/").split("/")] if raw_path.strip("/") else []
-        prefix = self.route_prefix.split("/") if self.route_prefix else []
-        if [s.lower() for s in segments[: len(prefix)]] != [p.lower() for p in prefix]:
-            return self._not_found(method, raw_path)
-        segments = segments[len(prefix) :]
-        candidates: list[tuple[FunctionInfo, dict[str, str]]] = []
-        for info in self._http:
-            values = cast(RouteTemplate, info.route_template).match(segments)
-            if values is not None:
-                candidates.append((info, values))
+        segments = self._route_segments(raw_path)
+        candidates = self._routes_matching(segments) if segments is not None else []
         if not candidates:
             return self._not_found(method, raw_path)
         chosen = next(((i, v) for i, v in candidates if i.methods is None or method in i.methods), None)
         if chosen is None:
-            allowed = sorted({m for i, _ in candidates for m in (i.methods or _ALL_METHODS)})
-            return _json_reply(
-                405, "method_not_allowed", f"{method} is not allowed on {raw_path}", {"Allow": ", ".join(allowed)}
-            )
+            return _method_not_allowed(method, raw_path, candidates)
         info, route_params = chosen
-        params: dict[str, str] = {}
-        for key, value in parse_qsl(query_string, keep_blank_values=True):
-            params.setdefault(key, value)
+        params = _query_params(query_string)
         if info.auth_level in _KEY_LEVELS and not self._key_ok(headers, params):
             return _json_reply(401, "unauthorized", f"function {info.name} requires a function key")
         url = f"{(base_url or self.base_url).rstrip('/')}{raw_path}" + (f"?{query_string}" if query_string else "")
         request = func.HttpRequest(
             method, url, headers=dict(headers), params=params, route_params=route_params, body=body
         )
+        return self._respond(info, request, method, raw_path)
+
+    def _route_segments(self, raw_path: str) -> list[str] | None:
+        """The decoded path segments after the route prefix; None when the path is outside the prefix."""
+        segments = [unquote(s) for s in raw_path.strip("/").split("/")] if raw_path.strip("/") else []
+        prefix = self.route_prefix.split("/") if self.route_prefix else []
+        if [s.lower() for s in segments[: len(prefix)]] != [p.lower() for p in prefix]:
+            return None
+        return segments[len(prefix) :]
+
+    def _routes_matching(self, segments: list[str]) -> list[tuple[FunctionInfo, dict[str, str]]]:
+        """Every HTTP function whose route matches, with its route values, in precedence order."""
+        candidates: list[tuple[FunctionInfo, dict[str, str]]] = []
+        for info in self._http:
+            values = cast(RouteTemplate, info.route_template).match(segments)
+            if values is not None:
+                candidates.append((info, values))
+        return candidates
+
+    def _respond(self, info: FunctionInfo, request: func.HttpRequest, method: str, raw_path: str) -> func.HttpResponse:
+        """Run the function; an exception becomes a 500 reply unless the host re-raises server exceptions."""
         try:
             return _as_response(info.name, _invoke(info, request))
         except Exception as exc:

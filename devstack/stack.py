@@ -27,7 +27,12 @@ from devstack.azurite import Azurite, start_azurite
 from devstack.dataverse_sandbox import Sandbox, SandboxConfig, start_sandbox
 from devstack.local_host import FunctionHost
 from devstack.sandbox_process import SandboxProcess
+from mapping_store import MappingStore
+from shared.messaging.queue import InProcessQueue
 from shared.platform.settings import Settings
+from shared.services.root import Services, ServicesProvider
+
+QueueSource = InProcessQueue | Callable[[], InProcessQueue]
 
 __all__ = [
     "DEMO_COMPANY_EXPORT_FIELD",
@@ -50,23 +55,16 @@ DEMO_GENESY_OWNER_EMAIL = "bruno@sales-team.example"
 DEMO_SENDER_IDENTITY = "alice@sales-team.example"
 
 ROOT = Path(__file__).resolve().parent.parent
-_host: FunctionHost | None = None
+def function_host(services: ServicesProvider, queue: QueueSource, admin_key: str | None) -> FunctionHost:
+    """A local host over a new app whose functions use `services` (the app's composition root).
 
-
-def function_host(admin_key: str | None) -> FunctionHost:
-    """The process's host over `function_app.app` (built on first use; the app can be hosted only once).
-
-    Import `function_app` only after the environment is set: its modules read settings lazily, but the
-    host resolves `%SETTING%` binding expressions (queue names) from the environment when it is built.
+    Build it only after the environment is set: the host resolves `%SETTING%` binding expressions (queue
+    names) from the environment when it is built.
     """
-    global _host
-    if _host is None:
-        from function_app import app
+    from function_app import build_app
 
-        _host = FunctionHost(app, admin_key=admin_key, app_settings={**_example_settings(), **os.environ})
-    else:
-        _host.admin_key = admin_key
-    return _host
+    app_settings = {**_example_settings(), **os.environ}
+    return FunctionHost(build_app(services), queue=queue, admin_key=admin_key, app_settings=app_settings)
 
 
 def _example_settings() -> dict[str, str]:
@@ -164,11 +162,8 @@ def demo_mapping_documents(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
     }
 
 
-def configure_demo_workspace(settings: Settings, workspace_id: str, sandbox: Sandbox, actor: str = "devstack") -> None:
+def configure_demo_workspace(store: MappingStore, workspace_id: str, sandbox: Sandbox, actor: str = "devstack") -> None:
     """PUT the demo's four mapping sections on a workspace (with the ETag each GET returned)."""
-    from mapping_store import get_store
-
-    store = get_store(settings)
     for section, document in demo_mapping_documents(sandbox).items():
         current = store.get_section(workspace_id, section)
         store.put_section(workspace_id, section, document, current.etag, actor)
@@ -186,17 +181,6 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = old
-
-
-def _reset_app_caches() -> None:
-    from shared.dataverse import close_clients, reset_credential_cache
-    from shared.platform.settings import reset_settings_cache
-    from shared.services.context import clear_users_cache
-
-    close_clients()
-    reset_credential_cache()
-    clear_users_cache()
-    reset_settings_cache()
 
 
 class LocalStack:
@@ -234,6 +218,7 @@ class LocalStack:
         self._workspace: DemoWorkspace | None = None
         self._base_url: str | None = None
         self._settings: Settings | None = None
+        self._services: Services | None = None
 
     # ---- handles ------------------------------------------------------------------------------------------
 
@@ -254,6 +239,12 @@ class LocalStack:
         if self._host is None:
             raise RuntimeError("the stack is not started")
         return self._host
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("the stack is not running")
+        return self._services
 
     @property
     def settings(self) -> Settings:
@@ -311,8 +302,6 @@ class LocalStack:
         self._exit.close()
 
     def _start(self) -> None:
-        from shared.messaging.queue import reset_in_process_queue
-
         self._progress("starting Azurite (Table Storage, in memory)")
         self._azurite = start_azurite()
         self._exit.callback(self._azurite.stop)
@@ -333,25 +322,27 @@ class LocalStack:
             **self._extra_env,
         }
         self._exit.enter_context(_environment(env))
-        _reset_app_caches()
-        self._exit.callback(_reset_app_caches)
-        reset_in_process_queue()
 
         self._progress("loading the Functions app")
-        self._host = function_host(self.admin_key)
+        from mapping_store import WorkspaceCreate
+        from shared.messaging.queue import InProcessQueue
+        from shared.platform.settings import load_settings
+        from shared.services.root import Services
+
+        self._settings = settings = load_settings()
+        queue = InProcessQueue()
+        self._services = services = Services(settings, sender=queue)
+        self._exit.callback(services.close)
+        self._host = function_host(lambda: services, queue, self.admin_key)
         self._exit.callback(self._stop_pump)
 
-        from mapping_store import WorkspaceCreate, get_store
-        from shared.platform.settings import get_settings
-
-        self._settings = settings = get_settings()
         self._progress("creating the demo workspace")
-        workspace, api_key = get_store(settings).create_workspace(
+        workspace, api_key = services.store.create_workspace(
             WorkspaceCreate(name=self._workspace_name, environment_url=dataverse_url), "devstack"
         )
         self._workspace = DemoWorkspace(workspace.id, workspace.name, api_key, workspace.key_header)
         if self._demo_mappings:
-            configure_demo_workspace(settings, workspace.id, self.sandbox)
+            configure_demo_workspace(services.store, workspace.id, self.sandbox)
 
     def _stop_pump(self) -> None:
         if self._host is not None and self._host.pump_running:

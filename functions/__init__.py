@@ -6,7 +6,9 @@ import importlib
 
 import azure.functions as func
 
-__all__ = ["BLUEPRINTS", "MODULES"]
+from shared.services.root import ServicesProvider
+
+__all__ = ["MODULES", "blueprints"]
 
 MODULES: tuple[str, ...] = (
     "functions.admin_workspaces",
@@ -20,4 +22,7 @@ MODULES: tuple[str, ...] = (
     "functions.campaign_worker",
 )
 
-BLUEPRINTS: list[func.Blueprint] = [importlib.import_module(name).bp for name in MODULES]
+
+def blueprints(services: ServicesProvider) -> list[func.Blueprint]:
+    """Every module's blueprint, its functions calling the use cases with `services()`."""
+    return [importlib.import_module(name).blueprint(services) for name in MODULES]

@@ -10,70 +10,21 @@ from typing import Any
 
 import azure.functions as func
 
-from mapping_store import MappingStore, WorkspaceCreate, get_store
+from mapping_store import MappingStore, WorkspaceCreate
 from shared.platform.errors import BadRequest
 from shared.platform.http import handle_errors, json_response, parse_body, read_json
-from shared.platform.settings import get_settings
+from shared.services.root import ServicesProvider
 
-__all__ = ["MAX_GRACE_SECONDS", "bp"]
+__all__ = ["MAX_GRACE_SECONDS", "blueprint"]
 
-bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 MAX_GRACE_SECONDS = 30 * 86_400
+
 _AUTH = func.AuthLevel.FUNCTION
-
-
-def _store() -> MappingStore:
-    return get_store(get_settings())
 
 
 def _actor(req: func.HttpRequest) -> str:
     return req.headers.get("x-actor") or "admin"
-
-
-@bp.function_name("manage_create_workspace")
-@bp.route(route="manage/workspaces", methods=["POST"], auth_level=_AUTH)
-@handle_errors
-def create_workspace(req: func.HttpRequest) -> func.HttpResponse:
-    spec = parse_body(req, WorkspaceCreate)
-    workspace, api_key = _store().create_workspace(spec, _actor(req))
-    body = {
-        "workspace": workspace.model_dump(mode="json"),
-        "api_key": api_key,
-        "note": "shown once: store the API key now; only its hash is kept",
-    }
-    return json_response(body, status=201)
-
-
-@bp.function_name("manage_list_workspaces")
-@bp.route(route="manage/workspaces", methods=["GET"], auth_level=_AUTH)
-@handle_errors
-def list_workspaces(req: func.HttpRequest) -> func.HttpResponse:
-    workspaces = _store().list_workspaces()
-    return json_response({"workspaces": [w.model_dump(mode="json") for w in workspaces]})
-
-
-@bp.function_name("manage_get_workspace")
-@bp.route(route="manage/workspaces/{workspace_id}", methods=["GET"], auth_level=_AUTH)
-@handle_errors
-def get_workspace(req: func.HttpRequest) -> func.HttpResponse:
-    store = _store()
-    workspace_id = req.route_params.get("workspace_id", "")
-    workspace = store.get_workspace(workspace_id)
-    etag = store.workspace_etag(workspace_id)
-    return json_response({"workspace": workspace.model_dump(mode="json")}, headers={"ETag": etag})
-
-
-@bp.function_name("manage_update_workspace")
-@bp.route(route="manage/workspaces/{workspace_id}", methods=["PATCH"], auth_level=_AUTH)
-@handle_errors
-def update_workspace(req: func.HttpRequest) -> func.HttpResponse:
-    store = _store()
-    workspace_id = req.route_params.get("workspace_id", "")
-    store.get_workspace(workspace_id)
-    workspace = store.update_workspace(workspace_id, read_json(req), req.headers.get("if-match"))
-    etag = store.workspace_etag(workspace_id)
-    return json_response({"workspace": workspace.model_dump(mode="json")}, headers={"ETag": etag})
 
 
 def _grace_seconds(req: func.HttpRequest) -> float | None:
@@ -98,17 +49,67 @@ def _grace_seconds(req: func.HttpRequest) -> float | None:
     return float(grace)
 
 
-@bp.function_name("manage_rotate_key")
-@bp.route(route="manage/workspaces/{workspace_id}/keys", methods=["POST"], auth_level=_AUTH)
-@handle_errors
-def rotate_key(req: func.HttpRequest) -> func.HttpResponse:
-    grace = _grace_seconds(req)
-    issued = _store().rotate_key(req.route_params.get("workspace_id", ""), grace)
-    expire = issued.previous_keys_expire_at
-    body = {
-        "api_key": issued.api_key,
-        "key_id": issued.key_id,
-        "previous_keys_expire_at": expire.isoformat() if expire else None,
-        "note": "shown once: store the API key now; only its hash is kept",
-    }
-    return json_response(body, status=201)
+def blueprint(services: ServicesProvider) -> func.Blueprint:
+    """This module's functions, calling the use cases with the app's services."""
+    bp = func.Blueprint()  # type: ignore[no-untyped-call]
+
+    def _store() -> MappingStore:
+        return services().store
+
+    @bp.function_name("manage_create_workspace")
+    @bp.route(route="manage/workspaces", methods=["POST"], auth_level=_AUTH)
+    @handle_errors
+    def create_workspace(req: func.HttpRequest) -> func.HttpResponse:
+        spec = parse_body(req, WorkspaceCreate)
+        workspace, api_key = _store().create_workspace(spec, _actor(req))
+        body = {
+            "workspace": workspace.model_dump(mode="json"),
+            "api_key": api_key,
+            "note": "shown once: store the API key now; only its hash is kept",
+        }
+        return json_response(body, status=201)
+
+    @bp.function_name("manage_list_workspaces")
+    @bp.route(route="manage/workspaces", methods=["GET"], auth_level=_AUTH)
+    @handle_errors
+    def list_workspaces(req: func.HttpRequest) -> func.HttpResponse:
+        workspaces = _store().list_workspaces()
+        return json_response({"workspaces": [w.model_dump(mode="json") for w in workspaces]})
+
+    @bp.function_name("manage_get_workspace")
+    @bp.route(route="manage/workspaces/{workspace_id}", methods=["GET"], auth_level=_AUTH)
+    @handle_errors
+    def get_workspace(req: func.HttpRequest) -> func.HttpResponse:
+        store = _store()
+        workspace_id = req.route_params.get("workspace_id", "")
+        workspace = store.get_workspace(workspace_id)
+        etag = store.workspace_etag(workspace_id)
+        return json_response({"workspace": workspace.model_dump(mode="json")}, headers={"ETag": etag})
+
+    @bp.function_name("manage_update_workspace")
+    @bp.route(route="manage/workspaces/{workspace_id}", methods=["PATCH"], auth_level=_AUTH)
+    @handle_errors
+    def update_workspace(req: func.HttpRequest) -> func.HttpResponse:
+        store = _store()
+        workspace_id = req.route_params.get("workspace_id", "")
+        store.get_workspace(workspace_id)
+        workspace = store.update_workspace(workspace_id, read_json(req), req.headers.get("if-match"))
+        etag = store.workspace_etag(workspace_id)
+        return json_response({"workspace": workspace.model_dump(mode="json")}, headers={"ETag": etag})
+
+    @bp.function_name("manage_rotate_key")
+    @bp.route(route="manage/workspaces/{workspace_id}/keys", methods=["POST"], auth_level=_AUTH)
+    @handle_errors
+    def rotate_key(req: func.HttpRequest) -> func.HttpResponse:
+        grace = _grace_seconds(req)
+        issued = _store().rotate_key(req.route_params.get("workspace_id", ""), grace)
+        expire = issued.previous_keys_expire_at
+        body = {
+            "api_key": issued.api_key,
+            "key_id": issued.key_id,
+            "previous_keys_expire_at": expire.isoformat() if expire else None,
+            "note": "shown once: store the API key now; only its hash is kept",
+        }
+        return json_response(body, status=201)
+
+    return bp

@@ -7,9 +7,8 @@ import azure.functions as func
 from shared.domain.genesy_models import IdsRequest, TaskCreate, TaskPatch, TasksBatchPatch
 from shared.platform.http import genesy_call, json_response, parse_body
 from shared.services import tasks
-from shared.services.context import genesy_context
+from shared.services.root import ServicesProvider
 
-bp = func.Blueprint()  # type: ignore[no-untyped-call]
 ANON = func.AuthLevel.ANONYMOUS
 
 
@@ -20,41 +19,43 @@ def _task_id(req: func.HttpRequest) -> str:
     return task_id
 
 
-@bp.route(route="tasks", methods=["POST"], auth_level=ANON)
-@genesy_call
-def tasks_create(req: func.HttpRequest) -> func.HttpResponse:
-    ctx = genesy_context(req.headers)
-    body = parse_body(req, TaskCreate)
-    return json_response(tasks.create_task(ctx, body), status=201)
+def blueprint(services: ServicesProvider) -> func.Blueprint:
+    """This module's functions, calling the use cases with the app's services."""
+    bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
+    @bp.route(route="tasks", methods=["POST"], auth_level=ANON)
+    @genesy_call
+    def tasks_create(req: func.HttpRequest) -> func.HttpResponse:
+        ctx = services().genesy(req.headers)
+        body = parse_body(req, TaskCreate)
+        return json_response(tasks.create_task(ctx, body), status=201)
 
-@bp.route(route="tasks/batch", methods=["POST"], auth_level=ANON)
-@genesy_call
-def tasks_batch_get(req: func.HttpRequest) -> func.HttpResponse:
-    ctx = genesy_context(req.headers)
-    body = parse_body(req, IdsRequest)
-    return json_response(tasks.batch_get_tasks(ctx, body.ids))
+    @bp.route(route="tasks/batch", methods=["POST"], auth_level=ANON)
+    @genesy_call
+    def tasks_batch_get(req: func.HttpRequest) -> func.HttpResponse:
+        ctx = services().genesy(req.headers)
+        body = parse_body(req, IdsRequest)
+        return json_response(tasks.batch_get_tasks(ctx, body.ids))
 
+    @bp.route(route="tasks/batch", methods=["PATCH"], auth_level=ANON)
+    @genesy_call
+    def tasks_batch_patch(req: func.HttpRequest) -> func.HttpResponse:
+        ctx = services().genesy(req.headers)
+        body = parse_body(req, TasksBatchPatch)
+        return json_response(tasks.batch_patch_tasks(ctx, body.ids, body.completed))
 
-@bp.route(route="tasks/batch", methods=["PATCH"], auth_level=ANON)
-@genesy_call
-def tasks_batch_patch(req: func.HttpRequest) -> func.HttpResponse:
-    ctx = genesy_context(req.headers)
-    body = parse_body(req, TasksBatchPatch)
-    return json_response(tasks.batch_patch_tasks(ctx, body.ids, body.completed))
+    @bp.route(route="tasks/{id}", methods=["GET"], auth_level=ANON)
+    @genesy_call
+    def tasks_get(req: func.HttpRequest) -> func.HttpResponse:
+        ctx = services().genesy(req.headers)
+        return json_response(tasks.get_task(ctx, _task_id(req)))
 
+    @bp.route(route="tasks/{id}", methods=["PATCH"], auth_level=ANON)
+    @genesy_call
+    def tasks_patch(req: func.HttpRequest) -> func.HttpResponse:
+        ctx = services().genesy(req.headers)
+        task_id = _task_id(req)
+        body = parse_body(req, TaskPatch)
+        return json_response(tasks.patch_task(ctx, task_id, body))
 
-@bp.route(route="tasks/{id}", methods=["GET"], auth_level=ANON)
-@genesy_call
-def tasks_get(req: func.HttpRequest) -> func.HttpResponse:
-    ctx = genesy_context(req.headers)
-    return json_response(tasks.get_task(ctx, _task_id(req)))
-
-
-@bp.route(route="tasks/{id}", methods=["PATCH"], auth_level=ANON)
-@genesy_call
-def tasks_patch(req: func.HttpRequest) -> func.HttpResponse:
-    ctx = genesy_context(req.headers)
-    task_id = _task_id(req)
-    body = parse_body(req, TaskPatch)
-    return json_response(tasks.patch_task(ctx, task_id, body))
+    return bp

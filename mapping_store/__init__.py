@@ -1,6 +1,6 @@
 """Mapping models (the four sections), their Table Storage persistence, and workspace API keys."""
 
-from mapping_store.keys import KEY_PREFIX, ApiKeys, IssuedKey, authenticate, hash_key, key_id_of
+from mapping_store.keys import KEY_PREFIX, ApiKeys, IssuedKey, hash_key, key_id_of
 from mapping_store.store import (
     DEFAULT_ETAG,
     MAX_DOCUMENT_CHARS,
@@ -9,7 +9,7 @@ from mapping_store.store import (
     MappingStore,
     VersionedSection,
     WorkspaceMappings,
-    get_store,
+    authenticate,
     mapping_error_details,
 )
 from shared.domain.mappings import (
@@ -45,7 +45,6 @@ __all__ = [
     "WorkspaceMappings",
     "authenticate",
     "default_section",
-    "get_store",
     "hash_key",
     "key_id_of",
     "mapping_error_details",

@@ -21,29 +21,26 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.domain.mappings import ApiKeyRecord, Workspace
-from shared.platform.errors import NotFound, Unauthorized
+from shared.domain.mappings import ApiKeyRecord
+from shared.platform.errors import Unauthorized
 from shared.platform.logs import logger
 from shared.platform.settings import Settings
-from shared.storage.tables import as_utc, escape_key, table_client
-
-if TYPE_CHECKING:
-    from mapping_store.store import MappingStore
+from shared.storage.tables import TableStorage, as_utc, escape_key
 
 __all__ = [
     "KEYS_TABLE",
     "KEY_PREFIX",
     "ApiKeys",
     "IssuedKey",
-    "authenticate",
     "hash_key",
     "key_id_of",
+    "key_value",
 ]
 
 log = logger("keys")
@@ -84,8 +81,9 @@ class IssuedKey:
 class ApiKeys:
     """The keys table of one deployment."""
 
-    def __init__(self, settings: Settings, now: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, settings: Settings, tables: TableStorage, now: Callable[[], datetime] = _utcnow) -> None:
         self.settings = settings
+        self._tables = tables
         self._now = now
         # digest → (workspace id, expiry, when read): a verified key skips the table read for
         # `key_cache_seconds`; a rotation in this process drops the workspace's entries at once.
@@ -99,7 +97,7 @@ class ApiKeys:
 
     @property
     def _table(self) -> TableClient:
-        return table_client(self.settings, KEYS_TABLE)
+        return self._tables.table(KEYS_TABLE)
 
     def _hash(self, api_key: str) -> str:
         return hash_key(self.settings.api_key_hash_secret, api_key)
@@ -231,30 +229,8 @@ class ApiKeys:
         return str(row["workspace_id"])
 
 
-def _key_value(value: str) -> str | None:
+def key_value(value: str) -> str | None:
     value = value.strip()
     if value[:7].lower() == "bearer ":
         value = value[7:].strip()
     return value if value.startswith(KEY_PREFIX) else None
-
-
-def authenticate(store: MappingStore, headers: Mapping[str, str]) -> Workspace:
-    """The workspace a Genesy request belongs to, from the `gdk_…` key in its configured header.
-
-    Any header may carry the key (header names compare case-insensitively), but it must be the one the
-    workspace configured (`key_header`); otherwise, or for a missing, unknown or expired key,
-    `Unauthorized` — whose message never contains the key.
-    """
-    found = [(name.lower(), key) for name, value in headers.items() if (key := _key_value(str(value))) is not None]
-    if not found:
-        raise Unauthorized("missing API key: send it in the header configured for the workspace (default X-API-Key)")
-    if len({key for _, key in found}) > 1:
-        raise Unauthorized("several different API keys were sent; send exactly one")
-    workspace_id = store.keys.resolve(found[0][1])
-    try:
-        workspace = store.mappings(workspace_id).workspace
-    except NotFound:
-        raise Unauthorized("invalid API key") from None
-    if workspace.key_header.lower() not in {name for name, _ in found}:
-        raise Unauthorized(f"send the API key in the '{workspace.key_header}' header")
-    return workspace

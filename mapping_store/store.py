@@ -38,7 +38,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 from pydantic import BaseModel, ValidationError
 
-from mapping_store.keys import ApiKeys, IssuedKey
+from mapping_store.keys import ApiKeys, IssuedKey, key_value
 from shared.domain.mappings import (
     SECTION_MODELS,
     CampaignMapping,
@@ -49,11 +49,18 @@ from shared.domain.mappings import (
     WorkspaceCreate,
     default_section,
 )
-from shared.platform.errors import AppError, BadRequest, NotFound, PreconditionFailed, PreconditionRequired
-from shared.platform.http import field_path
+from shared.platform.errors import (
+    AppError,
+    BadRequest,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unauthorized,
+    field_path,
+)
 from shared.platform.logs import logger
 from shared.platform.settings import Settings
-from shared.storage.tables import as_utc, escape_key, table_client
+from shared.storage.tables import TableStorage, as_utc, escape_key
 
 __all__ = [
     "DEFAULT_ETAG",
@@ -63,7 +70,7 @@ __all__ = [
     "MappingStore",
     "VersionedSection",
     "WorkspaceMappings",
-    "get_store",
+    "authenticate",
     "mapping_error_details",
 ]
 
@@ -246,6 +253,113 @@ def _invalid_mapping(section: str, exc: ValidationError) -> BadRequest:
     return BadRequest(message, details=details, code="invalid_mapping")
 
 
+def _stale(section: str) -> PreconditionFailed:
+    return PreconditionFailed(
+        f"the {section} mapping was changed by someone else; GET it again and reapply your change",
+        code="etag_mismatch",
+    )
+
+
+def _required_etag(section: str, if_match: str | None) -> str | None:
+    """The Table ETag a write is conditional on; a missing If-Match is refused (no blind overwrites)."""
+    if not if_match or not if_match.strip():
+        raise PreconditionRequired(
+            f"If-Match is required: GET the {section} mapping and send its ETag back",
+            code="if_match_required",
+        )
+    return _decode_etag(if_match)
+
+
+def _validated_document(section: str, document: Any) -> tuple[BaseModel, str]:
+    """The section's model for a request body and its stored JSON text; invalid or too large → 400."""
+    if not isinstance(document, dict):
+        raise BadRequest(
+            f"invalid {section} mapping: body: must be a JSON object",
+            details=[{"field": "body", "message": "must be a JSON object"}],
+            code="invalid_mapping",
+        )
+    try:
+        model = SECTION_MODELS[section].model_validate(document)
+    except ValidationError as exc:
+        raise _invalid_mapping(section, exc) from None
+    text = _dump(model)
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise BadRequest(
+            f"the {section} mapping is too large to store: {len(text)} characters as JSON, "
+            f"the limit is {MAX_DOCUMENT_CHARS}",
+            details=[{"field": "body", "message": f"document exceeds {MAX_DOCUMENT_CHARS} characters"}],
+            code="document_too_large",
+        )
+    return model, text
+
+
+def _replaced_version(
+    section: str, current: TableEntity | None, wanted: str | None, workspace: Workspace
+) -> tuple[str, int]:
+    """The text being replaced and the new version number, if `wanted` still names the current version."""
+    if current is None:
+        if wanted not in (None, "*"):
+            raise _stale(section)
+        return _dump(default_section(section, workspace.contact_entity)), 1
+    if wanted is None or (wanted != "*" and wanted != current.metadata["etag"]):
+        raise _stale(section)
+    return _get_parts(current, "doc") or "{}", int(current.get("version", 0)) + 1
+
+
+def _version_operations(
+    pk: str,
+    section: str,
+    version: int,
+    at: datetime,
+    who: str,
+    texts: tuple[str, str],
+    current: TableEntity | None,
+) -> list[Any]:
+    """The transaction storing a version: the current row (created or replaced if unchanged) and its history
+    row, with the old text in a companion row when both texts do not fit one entity."""
+    old_text, new_text = texts
+    row: dict[str, Any] = {
+        "PartitionKey": pk,
+        "RowKey": _CURRENT + section,
+        "version": version,
+        "updated_at": at,
+        "updated_by": who,
+    }
+    _put_parts(row, "doc", new_text)
+    history: dict[str, Any] = {
+        "PartitionKey": pk,
+        "RowKey": _history_key(section, version),
+        "section": section,
+        "version": version,
+        "changed_at": at,
+        "changed_by": who,
+    }
+    _put_parts(history, "new", new_text)
+    operations: list[Any] = []
+    if current is None:
+        operations.append(("create", row))
+    else:
+        operations.append(
+            (
+                "update",
+                row,
+                {
+                    "mode": UpdateMode.REPLACE,
+                    "etag": current.metadata["etag"],
+                    "match_condition": MatchConditions.IfNotModified,
+                },
+            )
+        )
+    if len(_split(new_text)) + len(_split(old_text)) <= MAX_PARTS:
+        _put_parts(history, "old", old_text)
+        operations.append(("create", history))
+    else:
+        companion: dict[str, Any] = {"PartitionKey": pk, "RowKey": history["RowKey"] + "|old"}
+        _put_parts(companion, "old", old_text)
+        operations += [("create", history), ("create", companion)]
+    return operations
+
+
 def _dump(document: BaseModel) -> str:
     return json.dumps(document.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
 
@@ -287,12 +401,14 @@ class MappingStore:
     def __init__(
         self,
         settings: Settings,
+        tables: TableStorage,
         *,
         now: Callable[[], datetime] = _utcnow,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.keys = ApiKeys(settings, now=now)
+        self._tables = tables
+        self.keys = ApiKeys(settings, tables, now=now)
         self._now = now
         self._monotonic = monotonic
         self._cache: dict[str, _CacheEntry] = {}
@@ -300,11 +416,11 @@ class MappingStore:
 
     @property
     def _workspaces(self) -> TableClient:
-        return table_client(self.settings, WORKSPACES_TABLE)
+        return self._tables.table(WORKSPACES_TABLE)
 
     @property
     def _sections(self) -> TableClient:
-        return table_client(self.settings, SECTIONS_TABLE)
+        return self._tables.table(SECTIONS_TABLE)
 
     # -- workspaces ------------------------------------------------------------------------------
 
@@ -489,99 +605,14 @@ class MappingStore:
         """
         _check_section(section)
         workspace = self._workspace_from(self._workspace_entity(workspace_id))
-        if not if_match or not if_match.strip():
-            raise PreconditionRequired(
-                f"If-Match is required: GET the {section} mapping and send its ETag back",
-                code="if_match_required",
-            )
-        wanted = _decode_etag(if_match)
-        if not isinstance(document, dict):
-            raise BadRequest(
-                f"invalid {section} mapping: body: must be a JSON object",
-                details=[{"field": "body", "message": "must be a JSON object"}],
-                code="invalid_mapping",
-            )
-        try:
-            model = SECTION_MODELS[section].model_validate(document)
-        except ValidationError as exc:
-            raise _invalid_mapping(section, exc) from None
-        new_text = _dump(model)
-        if len(new_text) > MAX_DOCUMENT_CHARS:
-            raise BadRequest(
-                f"the {section} mapping is too large to store: {len(new_text)} characters as JSON, "
-                f"the limit is {MAX_DOCUMENT_CHARS}",
-                details=[{"field": "body", "message": f"document exceeds {MAX_DOCUMENT_CHARS} characters"}],
-                code="document_too_large",
-            )
-
-        stale = PreconditionFailed(
-            f"the {section} mapping was changed by someone else; GET it again and reapply your change",
-            code="etag_mismatch",
-        )
+        wanted = _required_etag(section, if_match)
+        model, new_text = _validated_document(section, document)
         current = self._current(workspace_id, section)
-        if current is None:
-            if wanted not in (None, "*"):
-                raise stale
-            old_text = _dump(default_section(section, workspace.contact_entity))
-            version = 1
-        else:
-            if wanted is None or (wanted != "*" and wanted != current.metadata["etag"]):
-                raise stale
-            old_text = _get_parts(current, "doc") or "{}"
-            version = int(current.get("version", 0)) + 1
-
-        pk = _pk(workspace_id)
+        old_text, version = _replaced_version(section, current, wanted, workspace)
         at = self._now()
         who = _actor(actor)
-        row: dict[str, Any] = {
-            "PartitionKey": pk,
-            "RowKey": _CURRENT + section,
-            "version": version,
-            "updated_at": at,
-            "updated_by": who,
-        }
-        _put_parts(row, "doc", new_text)
-        history: dict[str, Any] = {
-            "PartitionKey": pk,
-            "RowKey": _history_key(section, version),
-            "section": section,
-            "version": version,
-            "changed_at": at,
-            "changed_by": who,
-        }
-        _put_parts(history, "new", new_text)
-        operations: list[Any] = []
-        if current is None:
-            operations.append(("create", row))
-        else:
-            operations.append(
-                (
-                    "update",
-                    row,
-                    {
-                        "mode": UpdateMode.REPLACE,
-                        "etag": current.metadata["etag"],
-                        "match_condition": MatchConditions.IfNotModified,
-                    },
-                )
-            )
-        if len(_split(new_text)) + len(_split(old_text)) <= MAX_PARTS:
-            _put_parts(history, "old", old_text)
-            operations.append(("create", history))
-        else:
-            companion: dict[str, Any] = {"PartitionKey": pk, "RowKey": history["RowKey"] + "|old"}
-            _put_parts(companion, "old", old_text)
-            operations += [("create", history), ("create", companion)]
-
-        try:
-            results = self._sections.submit_transaction(operations)
-        except TableTransactionError as exc:
-            if exc.status_code in (409, 412):
-                log.info("concurrent write of %s mapping of workspace %s lost", section, workspace_id)
-                raise stale from None
-            raise
-        except (ResourceModifiedError, ResourceExistsError):
-            raise stale from None
+        operations = _version_operations(_pk(workspace_id), section, version, at, who, (old_text, new_text), current)
+        results = self._submit_version(workspace_id, section, operations)
         self.invalidate(workspace_id)
         log.info("workspace %s: %s mapping is now version %d (by %s)", workspace_id, section, version, who)
         return VersionedSection(
@@ -592,6 +623,18 @@ class MappingStore:
             updated_at=at,
             updated_by=who,
         )
+
+    def _submit_version(self, workspace_id: str, section: str, operations: list[Any]) -> Any:
+        """Write a new section version in one transaction; a concurrent writer that got there first wins."""
+        try:
+            return self._sections.submit_transaction(operations)
+        except TableTransactionError as exc:
+            if exc.status_code in (409, 412):
+                log.info("concurrent write of %s mapping of workspace %s lost", section, workspace_id)
+                raise _stale(section) from None
+            raise
+        except (ResourceModifiedError, ResourceExistsError):
+            raise _stale(section) from None
 
     def history(self, workspace_id: str, section: str, limit: int = 50) -> list[HistoryEntry]:
         """The section's changes, newest first (at most `limit`, 1-500)."""
@@ -691,14 +734,23 @@ def _as(kind: type[_M], document: BaseModel) -> _M:
     return document
 
 
-_stores: dict[Settings, MappingStore] = {}
-_stores_lock = threading.Lock()
+def authenticate(store: MappingStore, headers: Mapping[str, str]) -> Workspace:
+    """The workspace a Genesy request belongs to, from the `gdk_…` key in its configured header.
 
-
-def get_store(settings: Settings) -> MappingStore:
-    """The process-wide store for these settings, so every trigger shares one mappings cache."""
-    with _stores_lock:
-        store = _stores.get(settings)
-        if store is None:
-            store = _stores[settings] = MappingStore(settings)
-        return store
+    Any header may carry the key (header names compare case-insensitively), but it must be the one the
+    workspace configured (`key_header`); otherwise, or for a missing, unknown or expired key,
+    `Unauthorized` — whose message never contains the key.
+    """
+    found = [(name.lower(), key) for name, value in headers.items() if (key := key_value(str(value))) is not None]
+    if not found:
+        raise Unauthorized("missing API key: send it in the header configured for the workspace (default X-API-Key)")
+    if len({key for _, key in found}) > 1:
+        raise Unauthorized("several different API keys were sent; send exactly one")
+    workspace_id = store.keys.resolve(found[0][1])
+    try:
+        workspace = store.mappings(workspace_id).workspace
+    except NotFound:
+        raise Unauthorized("invalid API key") from None
+    if workspace.key_header.lower() not in {name for name, _ in found}:
+        raise Unauthorized(f"send the API key in the '{workspace.key_header}' header")
+    return workspace

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from devstack.azurite import Azurite, start_azurite
-from shared.platform.settings import Settings, load_settings, reset_settings_cache
+from shared.platform.settings import Settings, load_settings
+from shared.storage.tables import TableStorage
 
 pytest_plugins = ["devstack.pytest_sandbox"]
 
@@ -51,13 +52,17 @@ def settings_env(azurite: Azurite, table_prefix: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """Settings for this test, also installed as the process environment the app reads."""
-    for name, value in settings_env.items():
-        monkeypatch.setenv(name, value)
-    reset_settings_cache()
-    yield load_settings(settings_env)
-    reset_settings_cache()
+def settings(settings_env: dict[str, str]) -> Settings:
+    """Settings for this test (read from `settings_env`, not from the process environment)."""
+    return load_settings(settings_env)
+
+
+@pytest.fixture
+def tables(settings: Settings) -> Iterator[TableStorage]:
+    """Azurite tables under this test's prefix."""
+    storage = TableStorage(connection_string=settings.tables_connection_string, prefix=settings.table_prefix)
+    yield storage
+    storage.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,22 +70,50 @@ def settings(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> I
 # identity endpoint through azure-identity) + the app's registered functions on the local host.
 
 
+class _CurrentServices:
+    """The services of the running test: the session's app and host follow it from test to test."""
+
+    services: Any = None
+
+    def __call__(self) -> Any:
+        if self.services is None:
+            raise RuntimeError("no test stack is running")
+        return self.services
+
+    def queue(self) -> Any:
+        return self().sender
+
+
+_current = _CurrentServices()
+
+
 @pytest.fixture(scope="session")
 def function_host() -> Any:
     from devstack.local_host import FunctionHost
-    from function_app import app
+    from function_app import build_app
 
-    return FunctionHost(app, raise_server_exceptions=True)
+    return FunctionHost(build_app(_current), queue=_current.queue, raise_server_exceptions=True)
 
 
 @dataclass
 class GenesyStack:
     host: Any
     sandbox: Any
-    settings: Settings
+    services: Any
     workspace_id: str
     api_key: str
-    queue: Any
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings  # type: ignore[no-any-return]
+
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        self.services.settings = value
+
+    @property
+    def queue(self) -> Any:
+        return self.services.sender
 
     @property
     def headers(self) -> dict[str, str]:
@@ -101,6 +134,14 @@ class GenesyStack:
         return list(self.sandbox.store.rows(logical_name))
 
 
+def build_services(env: dict[str, str]) -> Any:
+    """A composition root for tests: Azurite tables, a fresh in-process queue, the sandbox over HTTPS."""
+    from shared.messaging.queue import InProcessQueue
+    from shared.services.root import Services
+
+    return Services(load_settings(env), sender=InProcessQueue())
+
+
 @pytest.fixture
 def stack(
     settings_env: dict[str, str],
@@ -108,23 +149,18 @@ def stack(
     function_host: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[GenesyStack]:
-    from mapping_store import WorkspaceCreate, get_store
-    from shared.dataverse import close_clients, reset_credential_cache
-    from shared.messaging.queue import reset_in_process_queue
-    from shared.platform.settings import get_settings
-    from shared.services.context import clear_users_cache
+    from mapping_store import WorkspaceCreate
 
-    for name, value in {**settings_env, **sandbox.env()}.items():
+    env = {**settings_env, **sandbox.env()}
+    for name, value in env.items():  # the identity endpoint is read by azure-identity from the environment
         monkeypatch.setenv(name, value)
-    reset_settings_cache()
-    close_clients()
-    reset_credential_cache()
-    clear_users_cache()
-    queue = reset_in_process_queue()
-    settings = get_settings()
-    workspace, api_key = get_store(settings).create_workspace(
+    services = build_services(env)
+    _current.services = services
+    workspace, api_key = services.store.create_workspace(
         WorkspaceCreate(name="Test workspace", environment_url=sandbox.url), "tests"
     )
-    yield GenesyStack(function_host, sandbox, settings, workspace.id, api_key, queue)
-    close_clients()
-    reset_settings_cache()
+    try:
+        yield GenesyStack(function_host, sandbox, services, workspace.id, api_key)
+    finally:
+        _current.services = None
+        services.close()

@@ -3,7 +3,6 @@
 from shared.dataverse.batch import BatchRequest, BatchResponse
 from shared.dataverse.budget import Budget
 from shared.dataverse.client import BulkAction, DataverseClient, WriteItem
-from shared.dataverse.credentials import dataverse_credential, reset_credential_cache
 from shared.dataverse.errors import (
     AuthFailed,
     BudgetExceeded,
@@ -14,7 +13,6 @@ from shared.dataverse.errors import (
     TransientError,
     ValidationFailed,
 )
-from shared.dataverse.factory import client_for, close_clients
 from shared.dataverse.models import ColumnMetadata, EntityMetadata, RecordResult, SystemUser, WriteMode
 from shared.domain.odata import eq_filter, odata_literal
 from shared.platform.correlation import correlation_scope, current_correlation_id
@@ -39,12 +37,8 @@ __all__ = [
     "ValidationFailed",
     "WriteItem",
     "WriteMode",
-    "client_for",
-    "close_clients",
     "correlation_scope",
     "current_correlation_id",
-    "dataverse_credential",
     "eq_filter",
     "odata_literal",
-    "reset_credential_cache",
 ]

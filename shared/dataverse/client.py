@@ -132,6 +132,16 @@ def _json(response: httpx.Response) -> Any:
     return response.json() if response.content.strip() else None
 
 
+def _given_up(item: WriteItem, error: DataverseError, exhausted: DataverseError) -> RecordResult:
+    """A write left unsent when retrying stopped: still throttled, or out of retry budget."""
+    final: DataverseError
+    if isinstance(exhausted, Throttled):
+        final = Throttled(error.message, retry_after=exhausted.retry_after, status=error.status, code=error.code)
+    else:
+        final = BudgetExceeded("Dataverse retry budget exhausted", last_error=error)
+    return RecordResult(item[0], False, error.status or 0, final, None)
+
+
 def _mode_headers(mode: WriteMode) -> dict[str, str]:
     if mode == "create_only":
         return {"If-None-Match": "*"}
@@ -634,49 +644,61 @@ class DataverseClient:
     def _write_chunk(
         self, entity_set: str, items: list[WriteItem], key: str | None, budget: Budget
     ) -> list[RecordResult]:
-        results: list[RecordResult | None] = [None] * len(items)
+        """One `$batch` of writes, resending throttled or 5xx parts while the budget lasts."""
+        results: dict[int, RecordResult] = {}
         pending = list(range(len(items)))
         attempt = 0
         while pending:
-            requests = [self._write_request(entity_set, items[i], key) for i in pending]
-            responses = self.batch(requests, continue_on_error=True, budget=budget)
-            if len(responses) != len(requests):
-                raise DataverseError(f"$batch answered {len(responses)} parts for {len(requests)} requests")
-            retry: list[tuple[int, DataverseError]] = []
-            for index, response in zip(pending, responses, strict=True):
-                error = response.error
-                if error is not None and error.retryable:
-                    retry.append((index, error))
-                else:
-                    results[index] = self._record_result(items[index], response)
+            responses = self._send_writes(entity_set, [items[i] for i in pending], key, budget)
+            settled, retry = self._settle_writes(items, pending, responses)
+            results.update(settled)
             if not retry:
                 break
-            throttles = [e.retry_after for _, e in retry if isinstance(e, Throttled)]
             try:
-                if throttles:
-                    first = next(e for _, e in retry if isinstance(e, Throttled))
-                    self._pipeline.on_throttled(
-                        Throttled(first.message, retry_after=max(throttles), status=429, code=first.code),
-                        attempt,
-                        budget,
-                    )
-                    self._pipeline.wait_for_gate(budget, first)
-                else:
-                    self._pipeline.backoff(attempt, budget, retry[0][1])
+                self._wait_to_resend(retry, attempt, budget)
             except DataverseError as exhausted:
-                for index, error in retry:
-                    final: DataverseError
-                    if isinstance(exhausted, Throttled):
-                        final = Throttled(
-                            error.message, retry_after=exhausted.retry_after, status=error.status, code=error.code
-                        )
-                    else:
-                        final = BudgetExceeded("Dataverse retry budget exhausted", last_error=error)
-                    results[index] = RecordResult(items[index][0], False, error.status or 0, final, None)
+                results.update((index, _given_up(items[index], error, exhausted)) for index, error in retry)
                 break
             pending = [index for index, _ in retry]
             attempt += 1
-        return [result for result in results if result is not None]
+        return [results[index] for index in range(len(items)) if index in results]
+
+    def _send_writes(
+        self, entity_set: str, items: list[WriteItem], key: str | None, budget: Budget
+    ) -> list[BatchResponse]:
+        """Send the writes as one continue-on-error `$batch`; one response per write, in order."""
+        requests = [self._write_request(entity_set, item, key) for item in items]
+        responses = self.batch(requests, continue_on_error=True, budget=budget)
+        if len(responses) != len(requests):
+            raise DataverseError(f"$batch answered {len(responses)} parts for {len(requests)} requests")
+        return responses
+
+    def _settle_writes(
+        self, items: list[WriteItem], pending: list[int], responses: list[BatchResponse]
+    ) -> tuple[dict[int, RecordResult], list[tuple[int, DataverseError]]]:
+        """The final result of each sent write, and the retryable errors of those worth sending again."""
+        settled: dict[int, RecordResult] = {}
+        retry: list[tuple[int, DataverseError]] = []
+        for index, response in zip(pending, responses, strict=True):
+            error = response.error
+            if error is not None and error.retryable:
+                retry.append((index, error))
+            else:
+                settled[index] = self._record_result(items[index], response)
+        return settled, retry
+
+    def _wait_to_resend(self, retry: list[tuple[int, DataverseError]], attempt: int, budget: Budget) -> None:
+        """Wait out the longest Retry-After of throttled parts, else back off; raises once the budget is spent."""
+        throttled = [e for _, e in retry if isinstance(e, Throttled)]
+        if not throttled:
+            self._pipeline.backoff(attempt, budget, retry[0][1])
+            return
+        first = throttled[0]
+        longest = max(e.retry_after for e in throttled)
+        self._pipeline.on_throttled(
+            Throttled(first.message, retry_after=longest, status=429, code=first.code), attempt, budget
+        )
+        self._pipeline.wait_for_gate(budget, first)
 
     def bulk(
         self,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from shared.dataverse.errors import DataverseError
+from shared.domain.metadata import ColumnMetadata, EntityMetadata, SystemUser
 
 __all__ = ["ColumnMetadata", "EntityMetadata", "RecordResult", "SystemUser", "WriteMode"]
 
@@ -26,33 +27,3 @@ class RecordResult:
     def retryable(self) -> bool:
         """True when a later attempt may succeed (throttled, 5xx, budget ran out)."""
         return self.error is not None and self.error.retryable
-
-
-@dataclass(frozen=True, slots=True)
-class SystemUser:
-    id: str
-    name: str
-    email: str | None
-    disabled: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnMetadata:
-    """What the mapping engine needs to convert and check a value for one column."""
-
-    logical_name: str
-    type: str
-    max_length: int | None = None
-    required: bool = False
-    options: dict[str, int] = field(default_factory=dict)
-    valid_for_create: bool = True
-    valid_for_update: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class EntityMetadata:
-    logical_name: str
-    entity_set_name: str
-    primary_id: str
-    primary_name: str | None
-    columns: dict[str, ColumnMetadata]

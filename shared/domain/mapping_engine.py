@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from shared.dataverse.models import ColumnMetadata, EntityMetadata
 from shared.domain.mappings import EntityExportMapping, UserMapping, WritePolicy
+from shared.domain.metadata import ColumnMetadata, EntityMetadata
 from shared.domain.normalise import canonical_linkedin_url
 
 __all__ = [
@@ -137,30 +137,51 @@ def resolve_owner(
     notes: list[str] = []
     owner_id = record.get("ownerId")
     if not _empty(owner_id):
-        candidate = str(owner_id).strip().lower()
-        if candidate in enabled:
-            return OwnerDecision(candidate, "ownerId")
-        by_genesy = {u.genesy_user.lower(): u.systemuser_id for u in users.users}
-        mapped = by_genesy.get(candidate)
-        if mapped and mapped in enabled:
-            return OwnerDecision(mapped, "users")
+        chosen = _chosen_owner(str(owner_id), users, enabled)
+        if chosen is not None:
+            return chosen
         notes.append(f"ownerId {owner_id!r} is not an enabled Dynamics user")
     elif not creating:
         return OwnerDecision(None, "none")
-    exporter = record.get(users.owner_field)
-    if not _empty(exporter):
-        mapped = {u.genesy_user.lower(): u.systemuser_id for u in users.users}.get(str(exporter).strip().lower())
-        if mapped and mapped in enabled:
-            return OwnerDecision(mapped, "users", "; ".join(notes) or None)
-        if mapped:
-            notes.append(f"mapped user {mapped} is disabled")
+    mapped = _exporter_user(record, users)
+    if mapped and mapped in enabled:
+        return OwnerDecision(mapped, "users", _joined(notes))
+    if mapped:
+        notes.append(f"mapped user {mapped} is disabled")
     if creating or notes:
         default = users.default_owner_id
         if default and default in enabled:
-            return OwnerDecision(default, "default", "; ".join(notes) or None)
+            return OwnerDecision(default, "default", _joined(notes))
         if default:
             notes.append(f"default owner {default} is disabled")
-    return OwnerDecision(None, "none", "; ".join(notes) or None)
+    return OwnerDecision(None, "none", _joined(notes))
+
+
+def _chosen_owner(owner_id: str, users: UserMapping, enabled: Collection[str]) -> OwnerDecision | None:
+    """The enabled Dynamics user Genesy's `ownerId` names, directly or through the user mapping."""
+    candidate = owner_id.strip().lower()
+    if candidate in enabled:
+        return OwnerDecision(candidate, "ownerId")
+    mapped = _users_by_genesy_user(users).get(candidate)
+    if mapped and mapped in enabled:
+        return OwnerDecision(mapped, "users")
+    return None
+
+
+def _exporter_user(record: Mapping[str, Any], users: UserMapping) -> str | None:
+    """The Dynamics user mapped to the record's exporting user (`users.owner_field`), if any."""
+    exporter = record.get(users.owner_field)
+    if _empty(exporter):
+        return None
+    return _users_by_genesy_user(users).get(str(exporter).strip().lower())
+
+
+def _users_by_genesy_user(users: UserMapping) -> dict[str, str]:
+    return {u.genesy_user.lower(): u.systemuser_id for u in users.users}
+
+
+def _joined(notes: list[str]) -> str | None:
+    return "; ".join(notes) or None
 
 
 # Converters: one per Dataverse column type. Each turns a Genesy value into what the column takes, fitted
@@ -490,15 +511,28 @@ def build_record(
         plan.warnings.extend(f"{column}: {note}" for note in fitted.notes)
         plan.body[column] = fitted.value
         plan.writes.append(Write(column, fitted.value, source))
-    if owner is not None and owner.owner_id:
+    if owner is not None:
+        _add_owner(plan, owner)
+    if plan.creating and metadata is not None:
+        _warn_unmapped_required(plan, metadata)
+    return plan
+
+
+def _add_owner(plan: RecordPlan, owner: OwnerDecision) -> None:
+    """Bind the record to its owner, if one was resolved, and pass on why another was not."""
+    if owner.owner_id:
         plan.body["ownerid@odata.bind"] = f"/systemusers({owner.owner_id})"
         plan.writes.append(Write("ownerid", owner.owner_id, f"owner:{owner.source}"))
-    if owner is not None and owner.note:
+    if owner.note:
         plan.warnings.append(f"owner: {owner.note}")
-    if plan.creating and metadata is not None:
-        # Only a warning: Dataverse's Web API enforces SystemRequired columns, not ApplicationRequired
-        # ones (contact `lastname`, account `name`), so the record is written without them.
-        for meta in metadata.columns.values():
-            if meta.required and meta.logical_name not in plan.body and meta.type in _TEXT_TYPES:
-                plan.warnings.append(f"{meta.logical_name}: required by Dynamics and no value is mapped")
-    return plan
+
+
+def _warn_unmapped_required(plan: RecordPlan, metadata: EntityMetadata) -> None:
+    """Warn about required text columns a new record gets no value for.
+
+    Only a warning: Dataverse's Web API enforces SystemRequired columns, not ApplicationRequired
+    ones (contact `lastname`, account `name`), so the record is written without them.
+    """
+    for meta in metadata.columns.values():
+        if meta.required and meta.logical_name not in plan.body and meta.type in _TEXT_TYPES:
+            plan.warnings.append(f"{meta.logical_name}: required by Dynamics and no value is mapped")

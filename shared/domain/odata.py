@@ -25,30 +25,40 @@ def odata_literal(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return _number_literal(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return _instant_literal(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no OData literal for {type(value).__name__}")
+
+
+def _number_literal(value: int | float | Decimal) -> str:
+    """An integer, float or decimal as OData writes it; NaN and infinity have no literal."""
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise ValueError("NaN and infinity have no OData literal")
         return repr(value)
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError("NaN and infinity have no OData literal")
-        return format(value, "f")
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        instant = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return (
-            instant.strftime("%Y-%m-%dT%H:%M:%S")
-            + (f".{instant.microsecond:06d}".rstrip("0") if instant.microsecond else "")
-            + "Z"
-        )
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"no OData literal for {type(value).__name__}")
+    if not value.is_finite():
+        raise ValueError("NaN and infinity have no OData literal")
+    return format(value, "f")
+
+
+def _instant_literal(value: datetime) -> str:
+    """A datetime as a UTC instant (`2024-01-02T03:04:05.5Z`); a naive one is taken as UTC."""
+    instant = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return (
+        instant.strftime("%Y-%m-%dT%H:%M:%S")
+        + (f".{instant.microsecond:06d}".rstrip("0") if instant.microsecond else "")
+        + "Z"
+    )
 
 
 def eq_filter(column: str, value: Any) -> str:

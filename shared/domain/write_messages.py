@@ -13,9 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.messaging.queue import OutgoingMessage
-
-__all__ = ["MAX_MESSAGE_BYTES", "WriteItem", "WriteMessage", "to_outgoing"]
+__all__ = ["MAX_MESSAGE_BYTES", "WriteItem", "WriteMessage", "split_for_queue"]
 
 MAX_MESSAGE_BYTES = 192 * 1024
 
@@ -64,26 +62,12 @@ class WriteMessage(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()[:48]
 
 
-def _split(message: WriteMessage) -> list[WriteMessage]:
+def split_for_queue(message: WriteMessage) -> list[WriteMessage]:
+    """The message in parts that each stay under `MAX_MESSAGE_BYTES`, in order."""
     size = len(message.model_dump_json())
     if size <= MAX_MESSAGE_BYTES or len(message.items) <= 1:
         return [message]
     half = len(message.items) // 2
     first = message.model_copy(update={"items": message.items[:half]})
     second = message.model_copy(update={"items": message.items[half:]})
-    return _split(first) + _split(second)
-
-
-def to_outgoing(message: WriteMessage) -> list[OutgoingMessage]:
-    """The Service Bus messages for one write operation, in order, in the workspace's session."""
-    out = []
-    for part in _split(message):
-        out.append(
-            OutgoingMessage(
-                body=part.model_dump(mode="json"),
-                session_id=part.workspace_id,
-                message_id=part.content_id(),
-                application_properties={"operation": part.operation, "kind": part.kind},
-            )
-        )
-    return out
+    return split_for_queue(first) + split_for_queue(second)

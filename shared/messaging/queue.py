@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -25,9 +26,7 @@ __all__ = [
     "OutgoingMessage",
     "ReceivedMessage",
     "ServiceBusSender",
-    "get_sender",
-    "in_process_queue",
-    "reset_in_process_queue",
+    "build_sender",
 ]
 
 
@@ -45,26 +44,53 @@ class OutgoingMessage:
 class MessageSender(Protocol):
     def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None: ...
 
+    def replay_dead_letters(self, queue: str, *, limit: int = 1000) -> int:
+        """Move dead-lettered messages back onto their queue (same session); how many."""
+        ...
+
 
 class ServiceBusSender:
-    """azure-servicebus sender: managed identity on the namespace, or a connection string."""
+    """azure-servicebus sender: the app's Azure credential on the namespace, or a connection string."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, *, connection_string: str | None, namespace: str | None, credential: Callable[[], Any]):
         from azure.servicebus import ServiceBusClient
 
-        if settings.servicebus_connection_string:
-            self._client = ServiceBusClient.from_connection_string(settings.servicebus_connection_string)
+        if connection_string:
+            self._client = ServiceBusClient.from_connection_string(connection_string)
         else:
-            from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-            credential = (
-                ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
-                if settings.managed_identity_client_id
-                else DefaultAzureCredential()
-            )
-            assert settings.servicebus_namespace is not None
-            self._client = ServiceBusClient(settings.servicebus_namespace, credential)
+            if not namespace:
+                raise ValueError("Service Bus needs a connection string or a namespace")
+            self._client = ServiceBusClient(namespace, credential())
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def replay_dead_letters(self, queue: str, *, limit: int = 1000) -> int:
+        """Receive from the queue's dead-letter sub-queue and send copies (fresh message id) to the queue."""
+        from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
+
+        client = self._client
+        replayed = 0
+        with client.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
+            sender = client.get_queue_sender(queue)
+            with sender:
+                while replayed < limit:
+                    batch = receiver.receive_messages(max_message_count=min(100, limit - replayed), max_wait_time=5)
+                    if not batch:
+                        break
+                    for dead in batch:
+                        copy = ServiceBusMessage(
+                            b"".join(dead.body),
+                            session_id=dead.session_id,
+                            message_id=f"{dead.message_id}-replay-{uuid.uuid4().hex[:8]}",
+                            content_type=dead.content_type,
+                            application_properties=dead.application_properties,
+                        )
+                        sender.send_messages(copy)
+                        receiver.complete_message(dead)
+                        replayed += 1
+        return replayed
 
     def send(self, queue: str, messages: Sequence[OutgoingMessage]) -> None:
         from azure.servicebus import ServiceBusMessage
@@ -199,7 +225,7 @@ class InProcessQueue:
                 return True
             return False
 
-    def replay_dead_letters(self, queue: str) -> int:
+    def replay_dead_letters(self, queue: str, *, limit: int = 1000) -> int:
         """Move dead letters back to their queue (operators' replay command)."""
         with self._lock:
             letters = self.dead_letters.pop(queue, [])
@@ -210,35 +236,12 @@ class InProcessQueue:
             return len(letters)
 
 
-_in_process: InProcessQueue | None = None
-_sb_senders: dict[int, ServiceBusSender] = {}
-_state_lock = threading.Lock()
-
-
-def get_sender(settings: Settings) -> MessageSender:
-    """The process-wide sender for the configured backend."""
-    global _in_process
-    with _state_lock:
-        if settings.queue_backend == "inprocess":
-            if _in_process is None:
-                _in_process = InProcessQueue()
-            return _in_process
-        key = hash((settings.servicebus_namespace, settings.servicebus_connection_string))
-        if key not in _sb_senders:
-            _sb_senders[key] = ServiceBusSender(settings)
-        return _sb_senders[key]
-
-
-def in_process_queue() -> InProcessQueue:
-    global _in_process
-    with _state_lock:
-        if _in_process is None:
-            _in_process = InProcessQueue()
-        return _in_process
-
-
-def reset_in_process_queue() -> InProcessQueue:
-    global _in_process
-    with _state_lock:
-        _in_process = InProcessQueue()
-        return _in_process
+def build_sender(settings: Settings, credential: Callable[[], Any]) -> MessageSender:
+    """The sender for the configured backend: Service Bus, or a new in-process queue (tests, local host)."""
+    if settings.queue_backend == "inprocess":
+        return InProcessQueue()
+    return ServiceBusSender(
+        connection_string=settings.servicebus_connection_string,
+        namespace=settings.servicebus_namespace,
+        credential=credential,
+    )

@@ -17,6 +17,7 @@ __all__ = [
     "Unauthorized",
     "UpstreamRejected",
     "UpstreamUnavailable",
+    "field_path",
     "regarding_not_found",
     "safe_text",
 ]
@@ -134,3 +135,14 @@ def regarding_not_found(contact_id: str | None, company_id: str | None) -> NotFo
         code=f"{label} not found",
         details=[{"field": field, "message": "not found in Dynamics"}],
     )
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """`("contacts", 3, "email")` → `contacts[3].email`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
-from shared.platform.errors import AppError, BadRequest
+from shared.platform.errors import AppError, BadRequest, field_path
 from shared.platform.logs import logger
 
 __all__ = [
@@ -70,17 +70,6 @@ def error_response(error: AppError, correlation_id: str | None = None) -> func.H
     body = error.body()
     headers = {"x-correlation-id": correlation_id} if correlation_id else None
     return json_response(body, status=error.status, headers=headers)
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """`("contacts", 3, "email")` → `contacts[3].email`."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "body"
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:

@@ -1,20 +1,31 @@
-"""Typed application settings, read once from the environment.
+"""Typed application settings, read once from the environment (pydantic-settings).
 
-A missing or malformed setting fails at start-up with a `SettingsError` naming the variable, so a
-misconfigured deployment never half-works.
+Each field of `Settings` names its environment variable (`validation_alias`). Values are trimmed, and a
+blank one counts as unset. A missing or malformed setting fails at start-up with a `SettingsError`
+naming the variable, so a misconfigured deployment never half-works.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
-from typing import Literal
+from typing import Literal, Self
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["Settings", "SettingsError", "get_settings", "load_settings", "reset_settings_cache"]
+__all__ = ["Settings", "SettingsError", "load_settings"]
 
 
 class SettingsError(RuntimeError):
@@ -25,115 +36,147 @@ QueueBackend = Literal["servicebus", "inprocess"]
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """The app's settings. Fields also accept their Python names, so tests can build one directly."""
+
+    model_config = ConfigDict(frozen=True, validate_by_name=True, validate_by_alias=True)
 
     # Table Storage: a connection string (Azurite, or a key) or an account URL used with managed identity.
-    tables_connection_string: str | None = None
-    tables_endpoint: str | None = None
-    table_prefix: str = "gd"
+    tables_connection_string: str | None = Field(None, validation_alias="TABLES_CONNECTION_STRING", repr=False)
+    tables_endpoint: str | None = Field(None, validation_alias="TABLES_ENDPOINT")
+    table_prefix: str = Field("gd", validation_alias="TABLE_PREFIX")
 
     # Service Bus: fully qualified namespace (managed identity) or a connection string; or the
     # in-process queue used by tests and the local host.
-    queue_backend: QueueBackend = "servicebus"
-    servicebus_namespace: str | None = None
-    servicebus_connection_string: str | None = None
-    writes_queue: str = "genesy-writes"
-    campaign_queue: str = "campaign-updates"
-    max_delivery_count: int = 10
+    queue_backend: QueueBackend = Field("servicebus", validation_alias="QUEUE_BACKEND")
+    servicebus_namespace: str | None = Field(None, validation_alias="ServiceBusConnection__fullyQualifiedNamespace")
+    servicebus_connection_string: str | None = Field(None, validation_alias="SERVICEBUS_CONNECTION_STRING", repr=False)
+    writes_queue: str = Field("genesy-writes", validation_alias="WRITES_QUEUE_NAME")
+    campaign_queue: str = Field("campaign-updates", validation_alias="CAMPAIGN_QUEUE_NAME")
+    max_delivery_count: PositiveInt = Field(10, validation_alias="SERVICEBUS_MAX_DELIVERY_COUNT")
 
     # Identity.
-    managed_identity_client_id: str | None = None
-    api_key_hash_secret: str
+    managed_identity_client_id: str | None = Field(None, validation_alias="AZURE_CLIENT_ID")
+    api_key_hash_secret: str = Field(
+        validation_alias="API_KEY_HASH_SECRET",
+        min_length=16,
+        repr=False,
+        description="the secret that keys the API-key hashes",
+    )
 
     # Dataverse.
-    dataverse_ca_bundle: str | None = None
-    dataverse_max_concurrency: int = 8
-    dataverse_timeout_seconds: float = 30.0
-    match_timeout_seconds: float = 5.0
-    write_budget_seconds: float = 240.0
+    dataverse_ca_bundle: str | None = Field(None, validation_alias="DATAVERSE_CA_BUNDLE")
+    dataverse_max_concurrency: PositiveInt = Field(8, validation_alias="DATAVERSE_MAX_CONCURRENCY")
+    dataverse_timeout_seconds: PositiveFloat = Field(30.0, validation_alias="DATAVERSE_TIMEOUT_SECONDS")
+    match_timeout_seconds: PositiveFloat = Field(5.0, validation_alias="MATCH_TIMEOUT_SECONDS")
+    write_budget_seconds: PositiveFloat = Field(240.0, validation_alias="WRITE_BUDGET_SECONDS")
 
     # Caches and keys.
-    mapping_cache_seconds: float = 5.0
-    users_cache_seconds: float = 300.0
-    key_grace_seconds: int = 86_400
-    key_cache_seconds: float = 30.0
+    mapping_cache_seconds: PositiveFloat = Field(5.0, validation_alias="MAPPING_CACHE_SECONDS")
+    users_cache_seconds: PositiveFloat = Field(300.0, validation_alias="USERS_CACHE_SECONDS")
+    key_grace_seconds: PositiveInt = Field(86_400, validation_alias="KEY_GRACE_SECONDS")
+    key_cache_seconds: PositiveFloat = Field(30.0, validation_alias="KEY_CACHE_SECONDS")
+
+    @field_validator("table_prefix")
+    @classmethod
+    def _table_prefix_is_a_table_name_start(cls, prefix: str) -> str:
+        if not prefix.isalnum() or not prefix[0].isalpha() or len(prefix) > 20:
+            raise ValueError("must be 1-20 letters/digits starting with a letter")
+        return prefix
+
+    @field_validator("tables_endpoint")
+    @classmethod
+    def _tables_endpoint_is_a_url(cls, endpoint: str | None) -> str | None:
+        if endpoint is not None:
+            parsed = urlparse(endpoint)
+            if parsed.scheme not in ("https", "http") or not parsed.netloc:
+                raise ValueError("must be an http(s) URL")
+        return endpoint
 
 
-_ENV: dict[str, tuple[str, type]] = {
-    "tables_connection_string": ("TABLES_CONNECTION_STRING", str),
-    "tables_endpoint": ("TABLES_ENDPOINT", str),
-    "table_prefix": ("TABLE_PREFIX", str),
-    "queue_backend": ("QUEUE_BACKEND", str),
-    "servicebus_namespace": ("ServiceBusConnection__fullyQualifiedNamespace", str),
-    "servicebus_connection_string": ("SERVICEBUS_CONNECTION_STRING", str),
-    "writes_queue": ("WRITES_QUEUE_NAME", str),
-    "campaign_queue": ("CAMPAIGN_QUEUE_NAME", str),
-    "max_delivery_count": ("SERVICEBUS_MAX_DELIVERY_COUNT", int),
-    "managed_identity_client_id": ("AZURE_CLIENT_ID", str),
-    "api_key_hash_secret": ("API_KEY_HASH_SECRET", str),
-    "dataverse_ca_bundle": ("DATAVERSE_CA_BUNDLE", str),
-    "dataverse_max_concurrency": ("DATAVERSE_MAX_CONCURRENCY", int),
-    "dataverse_timeout_seconds": ("DATAVERSE_TIMEOUT_SECONDS", float),
-    "match_timeout_seconds": ("MATCH_TIMEOUT_SECONDS", float),
-    "write_budget_seconds": ("WRITE_BUDGET_SECONDS", float),
-    "mapping_cache_seconds": ("MAPPING_CACHE_SECONDS", float),
-    "users_cache_seconds": ("USERS_CACHE_SECONDS", float),
-    "key_grace_seconds": ("KEY_GRACE_SECONDS", int),
-    "key_cache_seconds": ("KEY_CACHE_SECONDS", float),
-}
+def _variable(field: str) -> str:
+    """The environment variable of a `Settings` field."""
+    alias = Settings.model_fields[field].validation_alias
+    if not isinstance(alias, str):
+        raise TypeError(f"Settings.{field} must name its environment variable in validation_alias")
+    return alias
 
-ENVIRONMENT_VARIABLES: tuple[str, ...] = tuple(name for name, _ in _ENV.values())
+
+ENVIRONMENT_VARIABLES: tuple[str, ...] = tuple(_variable(field) for field in Settings.model_fields)
+_FIELD_OF: dict[str, str] = {_variable(field): field for field in Settings.model_fields}
+
+
+class _FromEnvironment(BaseSettings, Settings):
+    """`Settings` as a deployment must provide them: the rules that span several variables."""
+
+    model_config = SettingsConfigDict(case_sensitive=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what `load_settings` passes in (read by `_EnvironmentSource` from the mapping it was given):
+        # never `os.environ` behind its back, nor a .env or secrets file.
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _tables_are_configured(self) -> Self:
+        if self.tables_connection_string is None and self.tables_endpoint is None:
+            connection_string, endpoint = _variable("tables_connection_string"), _variable("tables_endpoint")
+            raise ValueError(f"{connection_string} or {endpoint} is required")
+        return self
+
+    @model_validator(mode="after")
+    def _queue_is_configured(self) -> Self:
+        configured = self.servicebus_namespace is not None or self.servicebus_connection_string is not None
+        if self.queue_backend == "servicebus" and not configured:
+            namespace, connection_string = _variable("servicebus_namespace"), _variable("servicebus_connection_string")
+            raise ValueError(
+                f"{namespace} or {connection_string} is required when {_variable('queue_backend')} is 'servicebus'"
+            )
+        return self
+
+
+class _EnvironmentSource(EnvSettingsSource):
+    """Environment variables from `environ` (normally `os.environ`), trimmed; blank ones count as unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self._environ is os.environ and os.name == "nt":
+            self.case_sensitive = False  # Windows' os.environ ignores the case of names.
+        values = (
+            (name if self.case_sensitive else name.lower(), value.strip()) for name, value in self._environ.items()
+        )
+        return {name: value for name, value in values if value}
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One validation error as a sentence naming the environment variable, never echoing a secret."""
+    reason = error["msg"].removeprefix("Value error, ")  # How pydantic prefixes a validator's ValueError.
+    if not error["loc"]:
+        return reason  # A cross-variable rule: its message names the variables.
+    name = str(error["loc"][0])  # The variable; a field name only if a caller passed field names.
+    variable = name if name in _FIELD_OF else _variable(name)
+    field = Settings.model_fields[_FIELD_OF[variable]]
+    if error["type"] == "missing":
+        return f"{variable} is required" + (f" ({field.description})" if field.description else "")
+    if not field.repr:
+        return f"{variable}: {reason}"
+    return f"{variable}: {reason}, got {error['input']!r}"
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Build `Settings` from an environment mapping, naming any bad variable in the error."""
-    env = os.environ if env is None else env
-    values: dict[str, object] = {}
-    for field, (var, kind) in _ENV.items():
-        raw = env.get(var)
-        if raw is None or raw.strip() == "":
-            continue
-        raw = raw.strip()
-        if kind is str:
-            values[field] = raw
-            continue
-        try:
-            number = kind(raw)
-        except ValueError:
-            raise SettingsError(f"{var} must be a {kind.__name__}, got {raw!r}") from None
-        if number <= 0:
-            raise SettingsError(f"{var} must be positive, got {raw!r}")
-        values[field] = number
-
-    if "api_key_hash_secret" not in values:
-        raise SettingsError("API_KEY_HASH_SECRET is required (the secret that keys the API-key hashes)")
-    if len(str(values["api_key_hash_secret"])) < 16:
-        raise SettingsError("API_KEY_HASH_SECRET must be at least 16 characters")
-    if "tables_connection_string" not in values and "tables_endpoint" not in values:
-        raise SettingsError("TABLES_CONNECTION_STRING or TABLES_ENDPOINT is required")
-    if "tables_endpoint" in values:
-        parsed = urlparse(str(values["tables_endpoint"]))
-        if parsed.scheme not in ("https", "http") or not parsed.netloc:
-            raise SettingsError(f"TABLES_ENDPOINT must be an http(s) URL, got {values['tables_endpoint']!r}")
-    prefix = str(values.get("table_prefix", "gd"))
-    if not prefix.isalnum() or not prefix[0].isalpha() or len(prefix) > 20:
-        raise SettingsError("TABLE_PREFIX must be 1-20 letters/digits starting with a letter")
-    backend = values.get("queue_backend", "servicebus")
-    if backend not in ("servicebus", "inprocess"):
-        raise SettingsError(f"QUEUE_BACKEND must be 'servicebus' or 'inprocess', got {backend!r}")
-    if backend == "servicebus" and not ("servicebus_namespace" in values or "servicebus_connection_string" in values):
-        raise SettingsError(
-            "ServiceBusConnection__fullyQualifiedNamespace or SERVICEBUS_CONNECTION_STRING is required "
-            "when QUEUE_BACKEND is 'servicebus'"
-        )
-    return Settings.model_validate(values)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (read once)."""
-    return load_settings()
-
-
-def reset_settings_cache() -> None:
-    get_settings.cache_clear()
+    """Build `Settings` from `env` (default: the process environment), naming any bad variable in the error."""
+    source = _EnvironmentSource(_FromEnvironment, os.environ if env is None else env)
+    try:
+        loaded = _FromEnvironment.model_validate(source())
+    except ValidationError as error:
+        raise SettingsError("; ".join(_problem(detail) for detail in error.errors(include_url=False))) from None
+    return Settings.model_validate(loaded.model_dump())

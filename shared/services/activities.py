@@ -32,9 +32,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
-
 from shared.dataverse import Budget, Conflict, DataverseError, ValidationFailed
 from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse.activities import bind
@@ -45,11 +42,9 @@ from shared.domain.write_messages import WriteItem as QueuedItem
 from shared.domain.write_messages import WriteMessage
 from shared.platform.correlation import current_correlation_id
 from shared.platform.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
-from shared.platform.settings import Settings
 from shared.services.campaign import send_campaign_events
-from shared.services.context import WorkspaceContext, enabled_users
-from shared.services.export import alias_store, enqueue, is_pending
-from shared.storage.tables import escape_key, per_storage, table_client
+from shared.services.export import enqueue, is_pending
+from shared.services.root import WorkspaceContext, enabled_users
 
 __all__ = [
     "LINKEDIN_LABELS",
@@ -106,49 +101,6 @@ def message_key(body: ActivityCreate) -> str:
 
 def activity_id_for(workspace_id: str, key: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{workspace_id}\x1f{key}"))
-
-
-class _ActivityIndex:
-    """message key → the activity logged for it, per workspace (Table `activities`)."""
-
-    def __init__(self, settings: Settings):
-        self._table: TableClient = table_client(settings, "activities")
-
-    @staticmethod
-    def _keys(workspace_id: str, key: str) -> tuple[str, str]:
-        row = key if len(key) <= 200 else "sha:" + hashlib.sha256(key.encode()).hexdigest()
-        return escape_key(workspace_id), escape_key(row)
-
-    def get(self, workspace_id: str, key: str) -> dict[str, Any] | None:
-        try:
-            entity = self._table.get_entity(*self._keys(workspace_id, key))
-        except ResourceNotFoundError:
-            return None
-        return dict(json.loads(str(entity["response"])))
-
-    def put(self, workspace_id: str, key: str, entity_set: str, response: Mapping[str, Any]) -> None:
-        """Index the activity under its message key and under its id (one transaction)."""
-        partition, row = self._keys(workspace_id, key)
-        entity = {
-            "PartitionKey": partition,
-            "activity_id": response["id"],
-            "entity_set": entity_set,
-            "response": json.dumps(dict(response), ensure_ascii=False)[:30_000],
-        }
-        by_id = self._keys(workspace_id, f"activity-id|{str(response['id']).lower()}")[1]
-        self._table.submit_transaction(
-            [
-                ("upsert", {**entity, "RowKey": row}, {"mode": UpdateMode.REPLACE}),
-                ("upsert", {**entity, "RowKey": by_id}, {"mode": UpdateMode.REPLACE}),
-            ]
-        )
-
-    def by_id(self, workspace_id: str, activity_id: str) -> dict[str, Any] | None:
-        return self.get(workspace_id, f"activity-id|{activity_id.strip().lower()}")
-
-
-def _index(settings: Settings) -> _ActivityIndex:
-    return per_storage(settings, _ActivityIndex)
 
 
 def _checked_id(field: str, value: str | None) -> str | None:
@@ -295,7 +247,7 @@ def _resolve_regarding(
     ctx: WorkspaceContext, contact_id: str | None, company_id: str | None
 ) -> tuple[tuple[str, str] | None, str | None, str | None]:
     """(the record the activity is about, as (logical name, id), and the resolved contact and company ids)."""
-    aliases = alias_store(ctx)
+    aliases = ctx.services.aliases
     contact = aliases.resolve(ctx.workspace.id, "contact", [contact_id])[contact_id] if contact_id else None
     company = aliases.resolve(ctx.workspace.id, "company", [company_id])[company_id] if company_id else None
     person_kind = ctx.contact.logical_name
@@ -342,7 +294,7 @@ def log_activity(ctx: WorkspaceContext, body: ActivityCreate) -> dict[str, Any]:
     contact_id = _checked_id("contactId", body.contactId)
     company_id = _checked_id("companyId", body.companyId)
     key = message_key(body)
-    index = _index(ctx.settings)
+    index = ctx.services.activity_index
     known = index.get(ctx.workspace.id, key)
     if known is not None:
         return {**known, "created": False}
@@ -368,14 +320,14 @@ def log_activity(ctx: WorkspaceContext, body: ActivityCreate) -> dict[str, Any]:
     if contact_id:
         event = _campaign_event(ctx, body, contact_id, key)
         if event is not None:
-            send_campaign_events(ctx.settings, [event])
+            send_campaign_events(ctx.services, [event])
     index.put(ctx.workspace.id, key, entity_set, response)
     return response
 
 
 def get_activity(ctx: WorkspaceContext, activity_id: str) -> dict[str, Any]:
     """`GET /activities/{id}`: an activity logged (or queued) through this workspace, as first answered."""
-    found = _index(ctx.settings).by_id(ctx.workspace.id, activity_id) if is_guid(activity_id) else None
+    found = ctx.services.activity_index.by_id(ctx.workspace.id, activity_id) if is_guid(activity_id) else None
     if found is None:
         raise NotFound(f"No activity exists with ID: {activity_id}", code="Activity not found")
     return {**found, "created": False}

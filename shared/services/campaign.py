@@ -19,15 +19,12 @@ from pydantic import ValidationError
 
 from shared.dataverse import Budget, DataverseError, NotFound, ValidationFailed
 from shared.domain.campaign import CampaignEvent, CampaignState, render_columns
-from shared.messaging.queue import OutgoingMessage, get_sender
+from shared.messaging.queue import OutgoingMessage
 from shared.platform.correlation import correlation_scope
 from shared.platform.errors import NotFound as WorkspaceNotFound
 from shared.platform.logs import logger
-from shared.platform.settings import Settings
-from shared.services.context import WorkspaceContext, workspace_context
-from shared.services.export import alias_store
-from shared.storage.campaign_state import campaign_store
-from shared.storage.ledger import LedgerEntry, LedgerStatus, ledger_for
+from shared.services.root import Services, WorkspaceContext
+from shared.storage.ledger import LedgerEntry, LedgerStatus
 
 __all__ = [
     "CampaignOutcome",
@@ -55,10 +52,10 @@ def campaign_message(event: CampaignEvent) -> OutgoingMessage:
     )
 
 
-def send_campaign_events(settings: Settings, events: Iterable[CampaignEvent]) -> None:
+def send_campaign_events(services: Services, events: Iterable[CampaignEvent]) -> None:
     messages = [campaign_message(e) for e in events]
     if messages:
-        get_sender(settings).send(settings.campaign_queue, messages)
+        services.sender.send(services.settings.campaign_queue, messages)
 
 
 @dataclass(frozen=True)
@@ -116,8 +113,8 @@ def _render(
 
 def campaign_columns(ctx: WorkspaceContext, contact_id: str, *, budget: Budget | None = None) -> dict[str, str | int]:
     """The campaign columns for a contact from its stored state (e.g. for a contact created after its events)."""
-    target = alias_store(ctx).resolve(ctx.workspace.id, "contact", [contact_id])[contact_id.lower()]
-    states = campaign_store(ctx.settings).states(ctx.workspace.id, target)
+    target = ctx.services.aliases.resolve(ctx.workspace.id, "contact", [contact_id])[contact_id.lower()]
+    states = ctx.services.campaign_state.states(ctx.workspace.id, target)
     return _render(ctx, states, budget or Budget(ctx.settings.write_budget_seconds))[0]
 
 
@@ -130,7 +127,7 @@ def _write_columns(
         return CampaignOutcome("skipped", reason="campaign mapping is disabled or maps no column")
     budget = Budget(ctx.settings.write_budget_seconds)
     body, warnings = _render(ctx, states, budget)
-    ledger = ledger_for(ctx.settings)
+    ledger = ctx.services.ledger
     if not body:
         ledger.record([_entry(ctx, event, target, "skipped", delivery, warnings=warnings, message="no usable column")])
         return CampaignOutcome("skipped", reason="no usable column")
@@ -165,7 +162,7 @@ class InvalidCampaignEvent(ValueError):
 
 
 def process_campaign_message(
-    settings: Settings, body: Mapping[str, Any], *, delivery_count: int = 1
+    services: Services, body: Mapping[str, Any], *, delivery_count: int = 1
 ) -> CampaignOutcome:
     """Apply one event and write the contact's campaign columns; raises when it should be redelivered."""
     try:
@@ -179,13 +176,13 @@ def process_campaign_message(
         )
         raise InvalidCampaignEvent(f"invalid campaign event: {problems}") from None
     try:
-        ctx = workspace_context(settings, event.workspace_id)
+        ctx = services.workspace(event.workspace_id)
     except WorkspaceNotFound:
         log.error("campaign event %s dropped: workspace %s does not exist", event.event_id, event.workspace_id)
         return CampaignOutcome("dropped", reason="unknown workspace")
     with correlation_scope(event.correlation_id):
-        target = alias_store(ctx).resolve(ctx.workspace.id, "contact", [event.contact_id])[event.contact_id.lower()]
-        store = campaign_store(settings)
+        target = ctx.services.aliases.resolve(ctx.workspace.id, "contact", [event.contact_id])[event.contact_id.lower()]
+        store = services.campaign_state
         changed, states = store.apply(ctx.workspace.id, target, event)
         store.mark_engaged(ctx.workspace.id, [event.contact_id, target])
         try:

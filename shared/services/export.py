@@ -9,99 +9,43 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from shared.dataverse import Budget, DataverseClient, DataverseError
+from shared.dataverse import Budget, DataverseError
 from shared.domain.copies import merge_copies
 from shared.domain.entities import COMPANY, EntityKind, is_guid, issued_kind, new_record_id
 from shared.domain.mapping_engine import ExportValueError, resolve_export_values, resolve_owner
-from shared.domain.mappings import EntityExportMapping
-from shared.domain.matching import (
-    CandidateQuery,
-    Match,
-    MatchTarget,
-    group_identities,
-    match_records,
-    match_with_fallback,
-    plan_candidate_queries,
-    plan_id_queries,
-)
-from shared.domain.write_messages import WriteItem, WriteMessage, to_outgoing
-from shared.messaging.queue import get_sender
+from shared.domain.matching import Match, MatchTarget, group_identities, plan_id_queries
+from shared.domain.write_messages import WriteItem, WriteMessage
+from shared.messaging.outgoing import to_outgoing
 from shared.platform.correlation import current_correlation_id
 from shared.platform.errors import BadRequest, UpstreamUnavailable
 from shared.platform.logs import logger
-from shared.services.context import WorkspaceContext, enabled_users
-from shared.storage.ledger import AliasStore, alias_store_for
-from shared.storage.recent import recent_records
+from shared.services.matcher import find_matches, run_queries
+from shared.services.root import WorkspaceContext, enabled_users
 
 __all__ = [
     "accept_associations",
     "accept_export",
     "accept_update",
-    "alias_store",
     "batch_get",
     "enqueue",
     "export_message",
-    "find_matches",
     "is_pending",
     "list_users",
     "match_target",
     "pending_ids",
-    "run_queries",
     "sync_records",
 ]
 
 log = logger("export")
 
 
-def alias_store(ctx: WorkspaceContext) -> AliasStore:
-    return alias_store_for(ctx.settings)
-
-
 def match_target(ctx: WorkspaceContext, kind: str, extra_select: Iterable[str] = ()) -> MatchTarget:
-    sync = ctx.mappings.sync
-    if kind == "company":
-        return MatchTarget.for_companies(sync.company, extra_select=[*sync.company_sync_back.values(), *extra_select])
-    parent = [str(ctx.contact.parent_value)]  # what /associations needs to tell a new link from an old one
-    return MatchTarget.for_contacts(
-        sync.contact,
-        ctx.workspace.contact_entity,
-        extra_select=[*sync.contact_sync_back.values(), *parent, *extra_select],
-    )
-
-
-def run_queries(
-    client: DataverseClient, queries: Sequence[CandidateQuery], budget: Budget
-) -> list[list[dict[str, Any]]]:
-    """Planned queries in one `$batch` of GETs (one request for up to 1000 queries)."""
-    if not queries:
-        return []
-    return client.query_many([(q.entity_set, q.filter, list(q.select), q.expand) for q in queries], budget=budget)
-
-
-def find_matches(
-    client: DataverseClient,
-    target: MatchTarget,
-    records: Sequence[Mapping[str, Any]],
-    budget: Budget,
-    *,
-    fallback: bool = True,
-) -> dict[str, Match]:
-    """One batched read of candidates, then the pure matcher; with `fallback`, a second read only when a
-    record with a LinkedIn URL matched nothing (its URL may be stored with a country subdomain or a query
-    string: `shared.domain.matching.plan_fallback_queries`)."""
-    if fallback:
-        return match_with_fallback(target, records, lambda queries: run_queries(client, queries, budget))
-    queries = plan_candidate_queries(target, records)
-    return match_records(target, records, queries, run_queries(client, queries, budget)) if queries else {}
-
-
-def _export_mapping(ctx: WorkspaceContext, kind: str) -> EntityExportMapping:
-    return ctx.mappings.export.company if kind == "company" else ctx.mappings.export.contact
+    return ctx.record(kind).match_target(extra_select)
 
 
 def _checked_export_values(ctx: WorkspaceContext, kind: str, chosen: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        return resolve_export_values(_export_mapping(ctx, kind), chosen)
+        return resolve_export_values(ctx.record(kind).export, chosen)
     except ExportValueError as exc:
         raise BadRequest(
             str(exc), details=[{"field": exc.field, "message": exc.message}], code="invalid_export_value"
@@ -117,7 +61,7 @@ def sync_records(ctx: WorkspaceContext, kind: str, records: Sequence[Mapping[str
         matches = find_matches(ctx.client, target, records, Budget(ctx.settings.match_timeout_seconds * 2))
     except DataverseError as exc:
         raise UpstreamUnavailable.from_error(exc) from None
-    sync_back = ctx.mappings.sync.company_sync_back if kind == "company" else ctx.mappings.sync.contact_sync_back
+    sync_back = ctx.record(kind).sync_back
     results = []
     for record in records:
         match = matches.get(str(record["externalId"]))
@@ -133,7 +77,7 @@ def sync_records(ctx: WorkspaceContext, kind: str, records: Sequence[Mapping[str
 
 def enqueue(ctx: WorkspaceContext, message: WriteMessage) -> None:
     """Queue a write behind everything this workspace queued before (its ordered session)."""
-    get_sender(ctx.settings).send(ctx.settings.writes_queue, to_outgoing(message))
+    ctx.services.sender.send(ctx.settings.writes_queue, to_outgoing(message))
 
 
 def pending_ids(ctx: WorkspaceContext, kind: str, ids: Iterable[str]) -> set[str]:
@@ -145,7 +89,7 @@ def pending_ids(ctx: WorkspaceContext, kind: str, ids: Iterable[str]) -> set[str
     issued = [i.lower() for i in dict.fromkeys(ids) if issued_kind(ctx.workspace.id, i) == kind]
     if not issued:
         return set()
-    return set(issued) - alias_store(ctx).written(ctx.workspace.id, kind, issued)
+    return set(issued) - ctx.services.aliases.written(ctx.workspace.id, kind, issued)
 
 
 def is_pending(ctx: WorkspaceContext, kind: str, crm_id: str) -> bool:
@@ -196,7 +140,7 @@ def export_message(
 
 
 def _remember_matches(ctx: WorkspaceContext, kind: str, matches: Iterable[Match]) -> None:
-    recent = recent_records()
+    recent = ctx.services.recent
     parent = str(ctx.contact.parent_value)
     for match in matches:
         seen_parent = str(match.row.get(parent) or "") if kind == "contact" and parent in match.row else None
@@ -229,7 +173,7 @@ def _message(
         {
             "operation": operation,
             "workspace_id": ctx.workspace.id,
-            "kind": kind if kind in ("company", "association") else "contact",
+            "kind": kind,
             "items": items,
             "export_values": dict(export_values),
             "correlation_id": current_correlation_id(),
@@ -285,7 +229,7 @@ def accept_update(
         return []
     export_values = _checked_export_values(ctx, kind, chosen_values)
     valid = [str(u["crmId"]).strip() for u in updates if is_guid(str(u["crmId"]))]
-    resolved = alias_store(ctx).resolve(ctx.workspace.id, kind, valid)
+    resolved = ctx.services.aliases.resolve(ctx.workspace.id, kind, valid)
     pending = pending_ids(ctx, kind, resolved.values())
     existing = _existing_ids(ctx, kind, [i for i in resolved.values() if i not in pending])
     results: list[dict[str, Any]] = []
@@ -341,7 +285,7 @@ def _known_state(
 ) -> tuple[dict[str, str | None], set[str], list[str], list[str]]:
     """What this process saw a moment ago: (contact → parent or None when unknown, companies seen, contacts
     and companies to read from Dynamics)."""
-    recent = recent_records()
+    recent = ctx.services.recent
     parents: dict[str, str | None] = {}
     seen_companies: set[str] = set()
     read_contacts: list[str] = []
@@ -375,7 +319,7 @@ def accept_associations(ctx: WorkspaceContext, pairs: Sequence[Mapping[str, str]
         for p in pairs
         if is_guid(str(p["contactCRMId"])) and is_guid(str(p["companyCRMId"]))
     ]
-    aliases = alias_store(ctx)
+    aliases = ctx.services.aliases
     contacts = aliases.resolve(ctx.workspace.id, "contact", [c for c, _ in valid])
     companies = aliases.resolve(ctx.workspace.id, "company", [c for _, c in valid])
     pending = pending_ids(ctx, "contact", contacts.values())
@@ -432,9 +376,9 @@ def batch_get(ctx: WorkspaceContext, kind: str, ids: Sequence[str]) -> list[dict
     wanted = [i for i in dict.fromkeys(ids) if is_guid(i)]
     if not wanted:
         return []
-    resolved = alias_store(ctx).resolve(ctx.workspace.id, kind, wanted)
-    mapping = _export_mapping(ctx, kind)
-    sync_back = ctx.mappings.sync.company_sync_back if kind == "company" else ctx.mappings.sync.contact_sync_back
+    resolved = ctx.services.aliases.resolve(ctx.workspace.id, kind, wanted)
+    record_type = ctx.record(kind)
+    mapping, sync_back = record_type.export, record_type.sync_back
     columns = {entity.primary_id, *(f.column for f in mapping.fields), *sync_back.values()}
     try:
         rows = ctx.client.query_in(

@@ -9,18 +9,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mapping_store import get_store
 from shared.dataverse import Budget, DataverseError
 from shared.domain.mapping_engine import convert_value
-from shared.domain.write_messages import WriteItem, WriteMessage, to_outgoing
-from shared.messaging.queue import get_sender, in_process_queue
+from shared.domain.mappings import ExportMapping, SyncMapping, UserMapping
+from shared.domain.metadata import EntityMetadata
+from shared.domain.write_messages import WriteItem, WriteMessage
+from shared.messaging.outgoing import to_outgoing
 from shared.platform.errors import UpstreamUnavailable
 from shared.platform.logs import logger
-from shared.platform.settings import Settings
-from shared.services.context import WorkspaceContext, enabled_users, workspace_context
 from shared.services.export import export_message
+from shared.services.root import Services, WorkspaceContext, enabled_users
 from shared.services.writes import plan_records
-from shared.storage.ledger import LedgerEntry, ledger_for
+from shared.storage.ledger import LedgerEntry
 
 __all__ = [
     "preview_export",
@@ -35,22 +35,22 @@ __all__ = [
 log = logger("operations")
 
 
-def sync_health(settings: Settings, workspace_id: str) -> dict[str, Any]:
+def sync_health(services: Services, workspace_id: str) -> dict[str, Any]:
     """Counts by kind and status, and the records that need attention, with Dataverse's reasons."""
-    get_store(settings).get_workspace(workspace_id)
-    return {"workspace_id": workspace_id, **ledger_for(settings).summary(workspace_id)}
+    services.store.get_workspace(workspace_id)
+    return {"workspace_id": workspace_id, **services.ledger.summary(workspace_id)}
 
 
 def sync_log(
-    settings: Settings, workspace_id: str, *, status: str | None = None, kind: str | None = None, limit: int = 200
+    services: Services, workspace_id: str, *, status: str | None = None, kind: str | None = None, limit: int = 200
 ) -> list[dict[str, Any]]:
-    get_store(settings).get_workspace(workspace_id)
-    entries = ledger_for(settings).entries(workspace_id, status=status, kind=kind, limit=limit)
+    services.store.get_workspace(workspace_id)
+    entries = services.ledger.entries(workspace_id, status=status, kind=kind, limit=limit)
     return [e.as_dict() for e in sorted(entries, key=lambda e: e.at, reverse=True)]
 
 
 def retry_failed(
-    settings: Settings,
+    services: Services,
     workspace_id: str,
     *,
     statuses: Sequence[str] = ("failed", "retrying"),
@@ -59,90 +59,89 @@ def retry_failed(
     older_than: timedelta | None = None,
 ) -> dict[str, int]:
     """Queue failed records again, in their original order of operations (creates, updates, links)."""
-    get_store(settings).get_workspace(workspace_id)
-    ledger = ledger_for(settings)
+    services.store.get_workspace(workspace_id)
+    ledger = services.ledger
     wanted = set(keys) if keys is not None else None
     cutoff = datetime.now(UTC) - older_than if older_than else None
-    groups: dict[tuple[str, str, str], list[tuple[LedgerEntry, WriteItem]]] = {}
-    not_retryable = 0
-    for status in statuses:
-        for entry in ledger.entries(workspace_id, status=status, kind=kind):
-            if wanted is not None and entry.key not in wanted:
-                continue
-            if cutoff and entry.at > cutoff:
-                continue
-            if not entry.retry:
-                not_retryable += 1
-                continue
-            retry = entry.retry
-            group = (str(retry["operation"]), str(retry["kind"]), json.dumps(retry.get("export_values") or {}))
-            groups.setdefault(group, []).append((entry, WriteItem.model_validate(retry["item"])))
-    order = {"create": 0, "update": 1, "associate": 2}
+    chosen = (
+        entry
+        for status in statuses
+        for entry in ledger.entries(workspace_id, status=status, kind=kind)
+        if _chosen_for_retry(entry, wanted, cutoff)
+    )
+    groups, not_retryable = _retry_messages(chosen)
     nonce = uuid.uuid4().hex
-    sender = get_sender(settings)
+    sender, settings = services.sender, services.settings
     requeued = 0
-    for (operation, record_kind, values), pairs in sorted(groups.items(), key=lambda g: order.get(g[0][0], 3)):
-        message = WriteMessage(
-            operation=operation,
-            workspace_id=workspace_id,
-            kind=record_kind,
-            items=[item for _, item in pairs],
-            export_values=json.loads(values),
-            correlation_id=f"retry-{nonce}",
-            retry_of=nonce,
-        )
-        sender.send(settings.writes_queue, to_outgoing(message))
-        for entry, _ in pairs:
-            entry.status = "accepted"
-            entry.message = f"queued again by retry {nonce} (was: {entry.message or entry.status})"
-            entry.at = datetime.now(UTC)
+    for group, pairs in sorted(groups.items(), key=lambda g: _OPERATION_ORDER.get(g[0][0], 3)):
+        sender.send(settings.writes_queue, to_outgoing(_retry_message(workspace_id, group, pairs, nonce)))
+        _mark_queued_again(pairs, nonce)
         ledger.record(entry for entry, _ in pairs)
         requeued += len(pairs)
     return {"requeued": requeued, "not_retryable": not_retryable}
 
 
-def replay_dead_letters(settings: Settings, queue: str, *, limit: int = 1000) -> int:
+# A retried message is identified by (operation, kind, export values as JSON).
+_RetryGroup = tuple[str, str, str]
+_RetryPairs = list[tuple[LedgerEntry, WriteItem]]
+_OPERATION_ORDER = {"create": 0, "update": 1, "associate": 2}
+
+
+def _chosen_for_retry(entry: LedgerEntry, wanted: set[str] | None, cutoff: datetime | None) -> bool:
+    """Whether the caller's key and age filters keep this ledger entry."""
+    if wanted is not None and entry.key not in wanted:
+        return False
+    return not (cutoff and entry.at > cutoff)
+
+
+def _retry_messages(entries: Iterable[LedgerEntry]) -> tuple[dict[_RetryGroup, _RetryPairs], int]:
+    """The retryable entries grouped by the message they go back in, and how many cannot be retried."""
+    groups: dict[_RetryGroup, _RetryPairs] = {}
+    not_retryable = 0
+    for entry in entries:
+        if not entry.retry:
+            not_retryable += 1
+            continue
+        retry = entry.retry
+        group = (str(retry["operation"]), str(retry["kind"]), json.dumps(retry.get("export_values") or {}))
+        groups.setdefault(group, []).append((entry, WriteItem.model_validate(retry["item"])))
+    return groups, not_retryable
+
+
+def _retry_message(workspace_id: str, group: _RetryGroup, pairs: _RetryPairs, nonce: str) -> WriteMessage:
+    operation, record_kind, values = group
+    return WriteMessage(
+        operation=operation,
+        workspace_id=workspace_id,
+        kind=record_kind,
+        items=[item for _, item in pairs],
+        export_values=json.loads(values),
+        correlation_id=f"retry-{nonce}",
+        retry_of=nonce,
+    )
+
+
+def _mark_queued_again(pairs: _RetryPairs, nonce: str) -> None:
+    for entry, _ in pairs:
+        entry.status = "accepted"
+        entry.message = f"queued again by retry {nonce} (was: {entry.message or entry.status})"
+        entry.at = datetime.now(UTC)
+
+
+def replay_dead_letters(services: Services, queue: str, *, limit: int = 1000) -> int:
     """Move dead-lettered messages back onto their queue (same session, fresh message id)."""
+    settings = services.settings
     if queue not in (settings.writes_queue, settings.campaign_queue):
         raise ValueError(f"unknown queue {queue!r}")
-    if settings.queue_backend == "inprocess":
-        return in_process_queue().replay_dead_letters(queue)
-    from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSubQueue
-
-    if settings.servicebus_connection_string:
-        client = ServiceBusClient.from_connection_string(settings.servicebus_connection_string)
-    else:
-        from azure.identity import DefaultAzureCredential
-
-        client = ServiceBusClient(str(settings.servicebus_namespace), DefaultAzureCredential())
-    replayed = 0
-    with client, client.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as receiver:
-        sender = client.get_queue_sender(queue)
-        with sender:
-            while replayed < limit:
-                batch = receiver.receive_messages(max_message_count=min(100, limit - replayed), max_wait_time=5)
-                if not batch:
-                    break
-                for dead in batch:
-                    copy = ServiceBusMessage(
-                        b"".join(dead.body),
-                        session_id=dead.session_id,
-                        message_id=f"{dead.message_id}-replay-{uuid.uuid4().hex[:8]}",
-                        content_type=dead.content_type,
-                        application_properties=dead.application_properties,
-                    )
-                    sender.send_messages(copy)
-                    receiver.complete_message(dead)
-                    replayed += 1
-    return replayed
+    return services.sender.replay_dead_letters(queue, limit=limit)
 
 
-def reconcile(settings: Settings, *, stale_after: timedelta = timedelta(hours=1)) -> dict[str, Any]:
+def reconcile(services: Services, *, stale_after: timedelta = timedelta(hours=1)) -> dict[str, Any]:
     """Timer job: re-queue records left `retrying` (their message died) and log each workspace's health."""
     report: dict[str, Any] = {}
-    for workspace in get_store(settings).list_workspaces():
-        outcome = retry_failed(settings, workspace.id, statuses=("retrying",), older_than=stale_after)
-        health = ledger_for(settings).summary(workspace.id)
+    for workspace in services.store.list_workspaces():
+        outcome = retry_failed(services, workspace.id, statuses=("retrying",), older_than=stale_after)
+        health = services.ledger.summary(workspace.id)
         failed = sum(c.get("failed", 0) for c in health["counts"].values())
         report[workspace.id] = {"requeued": outcome["requeued"], "failed": failed}
         if outcome["requeued"] or failed:
@@ -186,10 +185,9 @@ def _problem(section: str, path: str, message: str) -> dict[str, str]:
     return {"section": section, "field": path, "message": message}
 
 
-def validate_mappings(settings: Settings, workspace_id: str) -> dict[str, Any]:
+def validate_mappings(services: Services, workspace_id: str) -> dict[str, Any]:
     """Check every mapped column against the environment's live metadata; list what would not work."""
-    ctx = workspace_context(settings, workspace_id)
-    problems: list[dict[str, str]] = []
+    ctx = services.workspace(workspace_id)
     try:
         metadata = {
             "contact": ctx.client.entity_metadata(ctx.contact.logical_name),
@@ -198,10 +196,19 @@ def validate_mappings(settings: Settings, workspace_id: str) -> dict[str, Any]:
         users = {u.id.lower() for u in enabled_users(ctx)}
     except DataverseError as exc:
         raise UpstreamUnavailable.from_error(exc) from None
-    export = ctx.mappings.export
+    problems = [
+        *_export_problems(ctx.mappings.export, metadata),
+        *_campaign_problems(ctx, metadata["contact"]),
+        *_sync_problems(ctx.mappings.sync, metadata),
+        *_user_problems(ctx.mappings.users, users),
+    ]
+    return {"valid": not problems, "problems": problems}
+
+
+def _export_problems(export: ExportMapping, metadata: Mapping[str, EntityMetadata]) -> list[dict[str, str]]:
+    """Export columns that do not exist, cannot be written, or cannot hold their constant values."""
+    problems: list[dict[str, str]] = []
     for kind, entity_mapping in (("contact", export.contact), ("company", export.company)):
-        columns = metadata[kind].columns
-        entity_name = metadata[kind].logical_name
         groups: list[tuple[str, Sequence[Any]]] = [
             ("fields", entity_mapping.fields),
             ("fixed", entity_mapping.fixed),
@@ -211,33 +218,45 @@ def validate_mappings(settings: Settings, workspace_id: str) -> dict[str, Any]:
         for group, items in groups:
             for index, item in enumerate(items):
                 path = f"{kind}.{group}[{index}].column"
-                column = columns.get(item.column)
-                if column is None:
-                    problems.append(_problem("export", path, f"{entity_name} has no column '{item.column}'"))
-                    continue
-                if not (column.valid_for_create or column.valid_for_update):
-                    problems.append(_problem("export", path, f"'{item.column}' cannot be written"))
-                constants = [
-                    getattr(item, "value", None),
-                    *getattr(item, "options", []),
-                    getattr(item, "default", None),
-                ]
-                for constant in constants:
-                    if constant is None:
-                        continue
-                    try:
-                        convert_value(constant, column)
-                    except ValueError as exc:
-                        problems.append(_problem("export", path, str(exc)))
-    contact_columns = metadata["contact"].columns
+                problems += _export_column_problems(metadata[kind], path, item)
+    return problems
+
+
+def _export_column_problems(entity: EntityMetadata, path: str, item: Any) -> list[dict[str, str]]:
+    """What is wrong with one mapped export column: missing, read-only, or a constant it cannot take."""
+    column = entity.columns.get(item.column)
+    if column is None:
+        return [_problem("export", path, f"{entity.logical_name} has no column '{item.column}'")]
+    problems: list[dict[str, str]] = []
+    if not (column.valid_for_create or column.valid_for_update):
+        problems.append(_problem("export", path, f"'{item.column}' cannot be written"))
+    constants = [getattr(item, "value", None), *getattr(item, "options", []), getattr(item, "default", None)]
+    for constant in constants:
+        if constant is None:
+            continue
+        try:
+            convert_value(constant, column)
+        except ValueError as exc:
+            problems.append(_problem("export", path, str(exc)))
+    return problems
+
+
+def _campaign_problems(ctx: WorkspaceContext, contact: EntityMetadata) -> list[dict[str, str]]:
+    """Campaign values mapped to columns that do not exist or do not hold text."""
+    problems: list[dict[str, str]] = []
     for value, column_name in ctx.mappings.campaign.columns.items():
-        column = contact_columns.get(column_name)
+        column = contact.columns.get(column_name)
         path = f"columns.{value.value}"
         if column is None:
             problems.append(_problem("campaign", path, f"{ctx.contact.logical_name} has no column '{column_name}'"))
         elif column.type not in ("String", "Memo", "Integer"):
             problems.append(_problem("campaign", path, f"'{column_name}' is a {column.type} column, not text"))
-    sync = ctx.mappings.sync
+    return problems
+
+
+def _sync_problems(sync: SyncMapping, metadata: Mapping[str, EntityMetadata]) -> list[dict[str, str]]:
+    """Match conditions and sync-back fields naming columns the entity does not have."""
+    problems: list[dict[str, str]] = []
     for kind, rules in (("contact", sync.contact.effective_rules()), ("company", sync.company.effective_rules())):
         for r, rule in enumerate(rules):
             for c, condition in enumerate(rule.all_of):
@@ -250,7 +269,12 @@ def validate_mappings(settings: Settings, workspace_id: str) -> dict[str, Any]:
         for name, column_name in sync_back.items():
             if column_name not in metadata[kind].columns:
                 problems.append(_problem("sync", f"{kind}_sync_back.{name}", f"no column '{column_name}'"))
-    user_mapping = ctx.mappings.users
+    return problems
+
+
+def _user_problems(user_mapping: UserMapping, users: set[str]) -> list[dict[str, str]]:
+    """Mapped Dynamics users that are not enabled users of the environment."""
+    problems: list[dict[str, str]] = []
     for index, identity in enumerate(user_mapping.identities):
         if identity.systemuser_id not in users:
             problems.append(_problem("users", f"identities[{index}]", "not an enabled Dynamics user"))
@@ -259,4 +283,4 @@ def validate_mappings(settings: Settings, workspace_id: str) -> dict[str, Any]:
             problems.append(_problem("users", f"users[{index}]", "not an enabled Dynamics user"))
     if user_mapping.default_owner_id and user_mapping.default_owner_id not in users:
         problems.append(_problem("users", "default_owner_id", "not an enabled Dynamics user"))
-    return {"valid": not problems, "problems": problems}
+    return problems

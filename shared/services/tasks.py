@@ -37,9 +37,8 @@ from shared.domain.write_messages import WriteItem as QueuedItem
 from shared.domain.write_messages import WriteMessage
 from shared.platform.correlation import current_correlation_id
 from shared.platform.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
-from shared.services.context import WorkspaceContext, enabled_users
-from shared.services.export import alias_store, enqueue, is_pending
-from shared.storage.pending import pending_items_for
+from shared.services.export import enqueue, is_pending
+from shared.services.root import WorkspaceContext, enabled_users
 
 __all__ = [
     "TASK_OPEN",
@@ -139,7 +138,7 @@ def _regarding(ctx: WorkspaceContext, contact_id: str | None, company_id: str | 
                 details=[{"field": field, "message": "not a Dynamics record id"}],
                 code="invalid_body",
             )
-    aliases = alias_store(ctx)
+    aliases = ctx.services.aliases
     if contact_id and contact_id.strip():
         resolved = aliases.resolve(ctx.workspace.id, "contact", [contact_id.strip()])
         return ctx.contact.logical_name, resolved[contact_id.strip().lower()]
@@ -269,7 +268,7 @@ def _queue_task(ctx: WorkspaceContext, body: TaskCreate, regarding: tuple[str, s
         "scheduled_end": _instant(body.dueDate),
         "owner_id": owner,
     }
-    pending_items_for(ctx.settings).put(ctx.workspace.id, "task", task_id, view)
+    ctx.services.pending.put(ctx.workspace.id, "task", task_id, view)
     _queue(ctx, "task", task_id, fields)
     return view
 
@@ -279,13 +278,13 @@ def write_queued_task(
 ) -> None:
     """The worker's side of a queued task: create it (regarding resolved through the aliases now), or apply a
     change Genesy made while it was queued. Raises the Dataverse error; a repeat of a create is a no-op."""
-    pending = pending_items_for(ctx.settings)
+    pending = ctx.services.pending
     if operation == "task_update":
         ctx.client.update("tasks", task_id, dict(fields["body"]), budget=budget)
         pending.remove(ctx.workspace.id, "task", task_id)
         return
     kind = str(fields["regarding_kind"])
-    regarding_id = alias_store(ctx).resolve(ctx.workspace.id, kind, [str(fields["regarding_id"])])
+    regarding_id = ctx.services.aliases.resolve(ctx.workspace.id, kind, [str(fields["regarding_id"])])
     logical = "account" if kind == "company" else ctx.contact.logical_name
     due = fields.get("scheduled_end")
     with contextlib.suppress(Conflict):  # a redelivery: the task exists already
@@ -309,7 +308,7 @@ def _read_all(ctx: WorkspaceContext, ids: Sequence[str]) -> tuple[dict[str, dict
         for i in ids
         if is_guid(i) and i.strip().lower() not in found and issued_kind(ctx.workspace.id, i) == "task"
     ]
-    pending = pending_items_for(ctx.settings).get_many(ctx.workspace.id, "task", queued) if queued else {}
+    pending = ctx.services.pending.get_many(ctx.workspace.id, "task", queued) if queued else {}
     return {**found, **pending}, set(pending)
 
 
@@ -340,7 +339,7 @@ def _patch_queued(ctx: WorkspaceContext, view: Mapping[str, Any], patch: TaskPat
     if not body:
         return dict(view)
     updated = _patched_view(view, body)
-    pending_items_for(ctx.settings).put(ctx.workspace.id, "task", str(view["id"]), updated)
+    ctx.services.pending.put(ctx.workspace.id, "task", str(view["id"]), updated)
     _queue(ctx, "task_update", str(view["id"]), {"body": body})
     return updated
 

@@ -18,10 +18,9 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared.domain.campaign import CampaignEvent, CampaignState
 from shared.domain.odata import odata_literal
-from shared.platform.settings import Settings
-from shared.storage.tables import escape_key, per_storage, table_client
+from shared.storage.tables import TableStorage, escape_key
 
-__all__ = ["CampaignStore", "StateConflict", "campaign_activity_seen", "campaign_store"]
+__all__ = ["CampaignStore", "StateConflict"]
 
 _PART_CHARS = 30_000
 _MAX_PARTS = 30
@@ -63,9 +62,9 @@ def _state(entity: Mapping[str, Any]) -> CampaignState:
 class CampaignStore:
     """Per-contact campaign states (`campaigns` table) and engaged contacts (`engaged` table)."""
 
-    def __init__(self, settings: Settings):
-        self._states: TableClient = table_client(settings, "campaigns")
-        self._engaged: TableClient = table_client(settings, "engaged")
+    def __init__(self, tables: TableStorage):
+        self._states: TableClient = tables.table("campaigns")
+        self._engaged: TableClient = tables.table("engaged")
 
     @staticmethod
     def _partition(workspace_id: str, contact_id: str) -> str:
@@ -130,12 +129,3 @@ class CampaignStore:
             for entity in self._engaged.query_entities(f"PartitionKey eq {partition} and ({rows})", select=["RowKey"]):
                 found.add(by_key[str(entity["RowKey"])])
         return found
-
-
-def campaign_store(settings: Settings) -> CampaignStore:
-    return per_storage(settings, CampaignStore)
-
-
-def campaign_activity_seen(settings: Settings, workspace_id: str, contact_ids: Iterable[str]) -> set[str]:
-    """The given contact ids (lower-cased) that took part in a campaign, by `campaign-updates` events."""
-    return campaign_store(settings).engaged(workspace_id, contact_ids)

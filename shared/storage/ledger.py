@@ -21,10 +21,9 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.domain.odata import odata_literal
-from shared.platform.settings import Settings
-from shared.storage.tables import escape_key, per_storage, table_client
+from shared.storage.tables import TableStorage, escape_key
 
-__all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerStatus", "Operation", "alias_store_for", "ledger_for"]
+__all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerStatus", "Operation"]
 
 LedgerStatus = Literal["accepted", "created", "updated", "skipped", "failed", "ambiguous", "retrying"]
 Operation = Literal["create", "update", "associate"]
@@ -145,8 +144,8 @@ def _upsert_all(table: TableClient, entities: Sequence[dict[str, Any]]) -> None:
 
 
 class Ledger:
-    def __init__(self, settings: Settings):
-        self._table = table_client(settings, "ledger")
+    def __init__(self, tables: TableStorage):
+        self._table = tables.table("ledger")
 
     def record(self, entries: Iterable[LedgerEntry]) -> None:
         _upsert_all(self._table, [e.to_entity() for e in entries])
@@ -206,8 +205,8 @@ class AliasStore:
     """alias id → Dynamics id, per workspace and kind. An alias never changes once set, so found aliases
     are cached for the life of the process; misses are not (another process may add the alias later)."""
 
-    def __init__(self, settings: Settings):
-        self._table = table_client(settings, "aliases")
+    def __init__(self, tables: TableStorage):
+        self._table = tables.table("aliases")
         self._cache: dict[tuple[str, str, str], str] = {}
         self._lock = threading.Lock()
 
@@ -286,11 +285,3 @@ class AliasStore:
             rows = " or ".join(f"RowKey eq {odata_literal(escape_key(f'{prefix}|{k}'))}" for k in chunk)
             for entity in self._table.query_entities(f"PartitionKey eq {partition} and ({rows})"):
                 yield str(entity["RowKey"]).split("|", 1)[1], entity
-
-
-def ledger_for(settings: Settings) -> Ledger:
-    return per_storage(settings, Ledger)
-
-
-def alias_store_for(settings: Settings) -> AliasStore:
-    return per_storage(settings, AliasStore)

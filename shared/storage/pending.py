@@ -17,15 +17,14 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from shared.domain.odata import odata_literal
-from shared.platform.settings import Settings
-from shared.storage.tables import escape_key, per_storage, table_client
+from shared.storage.tables import TableStorage, escape_key
 
-__all__ = ["PendingItems", "pending_items_for"]
+__all__ = ["PendingItems"]
 
 
 class PendingItems:
-    def __init__(self, settings: Settings):
-        self._table = table_client(settings, "pending")
+    def __init__(self, tables: TableStorage):
+        self._table = tables.table("pending")
 
     @staticmethod
     def _keys(workspace_id: str, kind: str, item_id: str) -> tuple[str, str]:
@@ -58,7 +57,3 @@ class PendingItems:
     def remove(self, workspace_id: str, kind: str, item_id: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
             self._table.delete_entity(*self._keys(workspace_id, kind, item_id))
-
-
-def pending_items_for(settings: Settings) -> PendingItems:
-    return per_storage(settings, PendingItems)

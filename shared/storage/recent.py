@@ -12,7 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 
-__all__ = ["TTL_SECONDS", "RecentRecords", "recent_records"]
+__all__ = ["TTL_SECONDS", "RecentRecords"]
 
 TTL_SECONDS = 120.0
 _MAX_ENTRIES = 200_000
@@ -53,10 +53,3 @@ class RecentRecords:
     def forget(self, workspace_id: str, kind: str, record_id: str) -> None:
         with self._lock:
             self._entries.pop((workspace_id, kind, record_id.lower()), None)
-
-
-_recent = RecentRecords()
-
-
-def recent_records() -> RecentRecords:
-    return _recent

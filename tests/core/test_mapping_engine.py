@@ -1,6 +1,5 @@
 import pytest
 
-from shared.dataverse.models import ColumnMetadata, EntityMetadata
 from shared.domain.mapping_engine import (
     ExportValueError,
     build_record,
@@ -20,6 +19,7 @@ from shared.domain.mappings import (
     UserMappingEntry,
     WritePolicy,
 )
+from shared.domain.metadata import ColumnMetadata, EntityMetadata
 
 U1 = "11111111-1111-1111-1111-111111111111"
 U2 = "22222222-2222-2222-2222-222222222222"

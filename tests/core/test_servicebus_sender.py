@@ -59,7 +59,9 @@ def test_messages_keep_session_id_and_message_id_and_overflow_into_new_batches(m
         )
         for i in range(10)
     ]
-    ServiceBusSender(settings).send("genesy-writes", messages)
+    ServiceBusSender(
+        connection_string=settings.servicebus_connection_string, namespace=None, credential=lambda: None
+    ).send("genesy-writes", messages)
     assert client.queues == ["genesy-writes"]
     assert len(client.sent) > 1  # a full batch is sent and a new one started
     sent: list[Any] = [m for batch in client.sent for m in batch._messages]

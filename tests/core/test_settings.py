@@ -36,6 +36,23 @@ def test_a_missing_or_malformed_setting_is_named(env: dict[str, str], named: str
         load_settings(env)
 
 
+def test_values_are_trimmed_and_blank_ones_count_as_unset() -> None:
+    settings = load_settings({**BASE, "QUEUE_BACKEND": " inprocess ", "TABLE_PREFIX": "  ", "AZURE_CLIENT_ID": ""})
+    assert settings.queue_backend == "inprocess" and settings.table_prefix == "gd"
+    assert settings.managed_identity_client_id is None
+
+
+def test_a_given_mapping_is_read_instead_of_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WRITES_QUEUE_NAME", "from-os-environ")
+    assert load_settings({**BASE, "QUEUE_BACKEND": "inprocess"}).writes_queue == "genesy-writes"
+
+
+def test_an_invalid_secret_is_not_echoed() -> None:
+    with pytest.raises(SettingsError, match="API_KEY_HASH_SECRET") as raised:
+        load_settings({**BASE, "API_KEY_HASH_SECRET": "too-short-value", "QUEUE_BACKEND": "inprocess"})
+    assert "too-short-value" not in str(raised.value)
+
+
 def test_the_example_settings_document_every_variable() -> None:
     example = (ROOT / "local.settings.example.json").read_text()
     assert [name for name in ENVIRONMENT_VARIABLES if f'"{name}"' not in example] == []

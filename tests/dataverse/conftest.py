@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from azure.identity import ManagedIdentityCredential
 
-from shared.dataverse import DataverseClient, close_clients, reset_credential_cache
+from shared.dataverse import DataverseClient
 
 
 @pytest.fixture
@@ -18,10 +18,7 @@ def managed_identity(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     for name, value in sandbox.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("MSI_ENDPOINT", raising=False)
-    reset_credential_cache()
     yield
-    close_clients()
-    reset_credential_cache()
 
 
 @pytest.fixture

@@ -18,12 +18,9 @@ from shared.dataverse import (
     DataverseClient,
     Throttled,
     TransientError,
-    client_for,
     correlation_scope,
-    dataverse_credential,
 )
 from shared.platform.correlation import request_id_for
-from shared.platform.settings import Settings
 from tests.dataverse.conftest import make_client
 
 pytestmark = pytest.mark.integration
@@ -186,28 +183,32 @@ def test_logs_carry_path_status_and_correlation_never_values_or_tokens(
         assert record.client_request_id == request_id_for("message-42")  # type: ignore[attr-defined]
 
 
-def test_client_for_and_credential_are_per_process(sandbox: Any, managed_identity: None) -> None:
+def test_one_client_per_environment_and_one_credential(
+    sandbox: Any, managed_identity: None, settings_env: dict[str, str]
+) -> None:
     from azure.identity import ManagedIdentityCredential
 
-    settings = Settings(api_key_hash_secret="s" * 16, dataverse_ca_bundle=sandbox.ca_cert_path)
-    credential = dataverse_credential(settings)
-    assert isinstance(credential, ManagedIdentityCredential)
-    assert dataverse_credential(settings) is credential
-    first = client_for(settings, sandbox.url)
-    assert client_for(settings, sandbox.url.upper().replace("HTTPS", "https") + "/") is first
-    assert first.whoami()["UserId"]
-    assert sandbox.tokens_issued == 1
+    from shared.messaging.queue import InProcessQueue
+    from shared.platform.settings import load_settings
+    from shared.services.root import Services
+
+    services = Services(load_settings({**settings_env, **sandbox.env()}), sender=InProcessQueue())
+    try:
+        assert isinstance(services.credential, ManagedIdentityCredential)
+        first = services.dataverse(sandbox.url)
+        assert services.dataverse(sandbox.url.upper().replace("HTTPS", "https") + "/") is first
+        assert first.whoami()["UserId"]
+        assert sandbox.tokens_issued == 1
+    finally:
+        services.close()
 
 
 def test_default_credential_without_managed_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     from azure.identity import DefaultAzureCredential
 
-    from shared.dataverse import reset_credential_cache
+    from shared.platform.credential import azure_credential
 
     monkeypatch.delenv("IDENTITY_ENDPOINT", raising=False)
     monkeypatch.delenv("MSI_ENDPOINT", raising=False)
-    reset_credential_cache()
-    try:
-        assert isinstance(dataverse_credential(Settings(api_key_hash_secret="s" * 16)), DefaultAzureCredential)
-    finally:
-        reset_credential_cache()
+    assert isinstance(azure_credential(None), DefaultAzureCredential)
+

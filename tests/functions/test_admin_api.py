@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import azure.functions as func
@@ -13,18 +13,22 @@ import pytest
 
 from functions import admin_mappings, admin_workspaces
 from mapping_store import SECTIONS
+from shared.messaging.queue import InProcessQueue
 from shared.platform.settings import Settings
+from shared.services.root import Services
 
 Call = Callable[..., func.HttpResponse]
 WS_BODY = {"name": "Acme", "environment_url": "https://acme.crm.dynamics.com"}
 
 
 @pytest.fixture
-def functions(settings: Settings) -> dict[str, func.FunctionBuilder | Any]:
+def functions(settings: Settings) -> Iterator[dict[str, func.FunctionBuilder | Any]]:
+    services = Services(settings, sender=InProcessQueue())
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-    app.register_functions(admin_workspaces.bp)
-    app.register_functions(admin_mappings.bp)
-    return {f.get_function_name(): f for f in app.get_functions()}
+    app.register_functions(admin_workspaces.blueprint(lambda: services))
+    app.register_functions(admin_mappings.blueprint(lambda: services))
+    yield {f.get_function_name(): f for f in app.get_functions()}
+    services.close()
 
 
 @pytest.fixture

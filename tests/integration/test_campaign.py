@@ -5,15 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
-from mapping_store import get_store
 from shared.domain.campaign import CampaignEvent
-from shared.messaging.queue import get_sender
-from shared.platform.settings import reset_settings_cache
+from shared.platform.settings import load_settings
 from shared.services.campaign import campaign_columns, campaign_message
-from shared.services.context import workspace_context
-from shared.services.export import alias_store
-from shared.storage.campaign_state import campaign_activity_seen
-from shared.storage.ledger import Ledger
 
 MARIA = SEED_IDS["contact:maria"]
 SEAN = SEED_IDS["contact:sean"]
@@ -32,7 +26,7 @@ def _event(stack: Any, event: str, at: str, event_id: str, contact: str = MARIA,
 
 
 def _send(stack: Any, *events: CampaignEvent) -> None:
-    get_sender(stack.settings).send(stack.settings.campaign_queue, [campaign_message(e) for e in events])
+    stack.services.sender.send(stack.settings.campaign_queue, [campaign_message(e) for e in events])
 
 
 def _columns(stack: Any, contact: str = MARIA, entity: str = "contact") -> dict[str, Any]:
@@ -60,8 +54,8 @@ def test_events_render_the_seven_columns(stack: Any) -> None:
         "gd_campaign_click_analysis": "1 click; on 2024-01-02 11:05 UTC; step clicked: 1; links: https://acme.com/pricing",
         "gd_campaign_reply_analysis": "No reply",
     }
-    assert campaign_activity_seen(stack.settings, stack.workspace_id, [MARIA, SEAN]) == {MARIA}
-    entry = Ledger(stack.settings).entries(stack.workspace_id, kind="campaign")[0]
+    assert stack.services.campaign_state.engaged(stack.workspace_id, [MARIA, SEAN]) == {MARIA}
+    entry = stack.services.ledger.entries(stack.workspace_id, kind="campaign")[0]
     assert entry.status == "updated" and entry.crm_id == MARIA
 
 
@@ -80,7 +74,7 @@ def test_out_of_order_and_redelivered_events_never_roll_back_or_double_count(sta
     # The same event again, under a new Service Bus message id (an integrator's retry): counted once.
     again = _event(stack, "open", "2024-01-05T11:00:00Z", "o1", step=3)
     message = campaign_message(again)
-    get_sender(stack.settings).send(
+    stack.services.sender.send(
         stack.settings.campaign_queue,
         [type(message)(message.body, message.session_id, "retry-of-o1", message.application_properties)],
     )
@@ -97,7 +91,7 @@ def test_out_of_order_and_redelivered_events_never_roll_back_or_double_count(sta
 
 def test_a_transient_failure_is_redelivered_without_double_counting(stack: Any, monkeypatch: Any) -> None:
     monkeypatch.setenv("WRITE_BUDGET_SECONDS", "0.5")  # give up on Dynamics quickly, so the message is abandoned
-    reset_settings_cache()
+    stack.settings = load_settings()
     _send(stack, _event(stack, "open", "2024-01-02T11:00:00Z", "o1"))
     stack.sandbox.config.error_rate_5xx = 1.0
     failing = stack.host.drain(max_messages=2)
@@ -160,22 +154,22 @@ def test_several_campaigns_one_line_each_within_the_column_limit(stack: Any) -> 
 
 
 def test_unmapped_values_are_left_alone_and_an_alias_reaches_the_real_contact(stack: Any) -> None:
-    get_store(stack.settings).put_section(
+    stack.services.store.put_section(
         stack.workspace_id, "campaign", {"columns": {"opens": "gd_campaign_opens"}}, "*"
     )
     alias = "0a0a0a0a-0000-4000-8000-000000000001"
-    ctx = workspace_context(stack.settings, stack.workspace_id)
-    alias_store(ctx).add(stack.workspace_id, "contact", {alias: SEAN})
+    ctx = stack.services.workspace(stack.workspace_id)
+    ctx.services.aliases.add(stack.workspace_id, "contact", {alias: SEAN})
     _send(stack, _event(stack, "open", "2024-03-01T10:00:00Z", "o-alias", contact=alias))
     stack.drain()
     columns = _columns(stack, SEAN)
     assert columns["gd_campaign_opens"] == "1"
     assert columns["gd_campaign_status"] is None and columns["gd_campaign_sequence"] is None
-    assert campaign_activity_seen(stack.settings, stack.workspace_id, [alias, SEAN]) == {alias, SEAN}
+    assert stack.services.campaign_state.engaged(stack.workspace_id, [alias, SEAN]) == {alias, SEAN}
 
 
 def test_lead_workspace_writes_the_lead(stack: Any) -> None:
-    get_store(stack.settings).update_workspace(stack.workspace_id, {"contact_entity": "lead"}, "*")
+    stack.services.store.update_workspace(stack.workspace_id, {"contact_entity": "lead"}, "*")
     lead = SEED_IDS["lead:1"]
     _send(stack, _event(stack, "step", "2024-03-01T10:00:00Z", "l-s1", contact=lead, step=1, step_count=2))
     stack.drain()
@@ -187,11 +181,11 @@ def test_a_contact_missing_in_dynamics_lands_in_the_ledger(stack: Any) -> None:
     _send(stack, _event(stack, "open", "2024-03-01T10:00:00Z", "o-ghost", contact=ghost))
     report = stack.drain()
     assert report.failed == 0 and report.dead_lettered == 0
-    [entry] = Ledger(stack.settings).entries(stack.workspace_id, kind="campaign")
+    [entry] = stack.services.ledger.entries(stack.workspace_id, kind="campaign")
     assert entry.status == "failed" and entry.crm_id == ghost
     assert "not in Dynamics" in (entry.message or "")
     # The state is kept: once the contact exists, the writes worker can render its columns from it.
-    columns = campaign_columns(workspace_context(stack.settings, stack.workspace_id), ghost)
+    columns = campaign_columns(stack.services.workspace(stack.workspace_id), ghost)
     assert columns["gd_campaign_opens"] == "1" and columns["gd_campaign_status"] == "Enrolled"
 
 
@@ -199,7 +193,7 @@ def test_a_malformed_event_ends_in_the_dead_letter_queue_with_its_reason(stack: 
     from shared.messaging.queue import OutgoingMessage
 
     stack.queue.max_delivery_count = 2
-    get_sender(stack.settings).send(
+    stack.services.sender.send(
         stack.settings.campaign_queue,
         [OutgoingMessage({"version": 1, "workspace_id": stack.workspace_id, "event": "bounce"}, "x", "bad-1")],
     )

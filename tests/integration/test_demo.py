@@ -15,7 +15,7 @@ from devstack.stack import DEMO_GENESY_OWNER_EMAIL, configure_demo_workspace
 
 @pytest.fixture
 def demo_session(stack: Any) -> Iterator[tuple[SessionResult, list[str], Any]]:
-    configure_demo_workspace(stack.settings, stack.workspace_id, stack.sandbox, actor="tests")
+    configure_demo_workspace(stack.services.store, stack.workspace_id, stack.sandbox, actor="tests")
     base, stop = stack.host.serve_in_thread(0)
     lines: list[str] = []
     try:
@@ -24,7 +24,7 @@ def demo_session(stack: Any) -> Iterator[tuple[SessionResult, list[str], Any]]:
                 api=api,
                 drain=stack.drain,
                 sandbox=stack.sandbox,
-                settings=stack.settings,
+                services=stack.services,
                 workspace_id=stack.workspace_id,
                 features=features_of(stack.host, stack.settings),
                 out=lines.append,

@@ -9,9 +9,7 @@ import uuid
 from typing import Any
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
-from mapping_store import get_store
 from shared.domain.entities import issued_kind, new_record_id
-from shared.storage.ledger import Ledger
 
 ALICE = SEED_IDS["user:alice"]
 BRUNO = SEED_IDS["user:bruno"]
@@ -86,7 +84,7 @@ def test_task_and_activity_right_after_the_export_land_after_their_contact(stack
     assert email_row["_regardingobjectid_value"] == contact_id
     # Once written, reads come from Dynamics.
     assert stack.call("GET", f"tasks/{task_id}").json["completed"] is True
-    entry = Ledger(stack.settings).get(stack.workspace_id, "task", "create", task_id)
+    entry = stack.services.ledger.get(stack.workspace_id, "task", "create", task_id)
     assert entry is not None and entry.status == "created"
 
 
@@ -124,7 +122,7 @@ def test_a_task_for_a_contact_whose_create_failed_ends_in_the_ledger_with_the_re
     task = stack.call("POST", "tasks", {"subject": "After doom", "contactId": contact_id})
     assert task.status_code == 201
     assert stack.drain().dead_lettered == 0
-    ledger = Ledger(stack.settings)
+    ledger = stack.services.ledger
     contact_entry = ledger.get(stack.workspace_id, "contact", "create", "doomed")
     assert contact_entry is not None and contact_entry.status == "failed"
     task_entry = ledger.get(stack.workspace_id, "task", "create", task.json["id"])
@@ -136,7 +134,7 @@ def test_a_task_for_a_contact_whose_create_failed_ends_in_the_ledger_with_the_re
 
 
 def test_a_mapping_naming_a_missing_column_fails_the_records_at_once_with_the_fix(stack: Any) -> None:
-    get_store(stack.settings).put_section(
+    stack.services.store.put_section(
         stack.workspace_id,
         "sync",
         {"contact": {"mode": "custom", "rules": [{"all_of": [{"field": "email", "column": "gd_missing_email"}]}]}},
@@ -147,7 +145,7 @@ def test_a_mapping_naming_a_missing_column_fails_the_records_at_once_with_the_fi
     report = stack.drain()
     assert report.dead_lettered == 0
     assert report.failed == 0  # not abandoned for a redelivery: there is nothing a retry could change
-    entry = Ledger(stack.settings).get(stack.workspace_id, "contact", "create", "perm-1")
+    entry = stack.services.ledger.get(stack.workspace_id, "contact", "create", "perm-1")
     assert entry is not None and entry.status == "failed" and entry.attempts == 1
     assert "gd_missing_email" in (entry.message or "") and "to fix" in (entry.message or "")
     assert entry.retry is not None  # retryable from the admin API once the mapping is fixed
@@ -200,7 +198,7 @@ def test_associations_report_unknown_ids_and_count_only_new_links(stack: Any) ->
 
 
 def test_copies_keep_the_better_written_values_and_the_resolved_owner(stack: Any) -> None:
-    get_store(stack.settings).put_section(stack.workspace_id, "users", {"default_owner_id": ALICE}, "*")
+    stack.services.store.put_section(stack.workspace_id, "users", {"default_owner_id": ALICE}, "*")
     contacts = [
         {
             "externalId": "copy-a",

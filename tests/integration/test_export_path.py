@@ -9,10 +9,7 @@ from typing import Any
 import pytest
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
-from mapping_store import get_store
-from shared.dataverse import client_for
 from shared.services.writes import process_write_message
-from shared.storage.ledger import Ledger, ledger_for
 
 GENESY_ROUTES = [
     ("GET", "health", None),
@@ -30,7 +27,7 @@ GENESY_ROUTES = [
 
 
 def _set_section(stack: Any, section: str, document: dict[str, Any]) -> None:
-    store = get_store(stack.settings)
+    store = stack.services.store
     current = store.get_section(stack.workspace_id, section)
     store.put_section(stack.workspace_id, section, document, current.etag, "tests")
 
@@ -132,7 +129,7 @@ def test_write_policies_keep_what_they_should(stack: Any) -> None:
         },
     )
     maria = SEED_IDS["contact:maria"]
-    client_for(stack.settings, stack.sandbox.url).update(
+    stack.services.dataverse(stack.sandbox.url).update(
         "contacts", maria, {"jobtitle": "Head of Sales", "telephone1": "+34 600 000 000"}
     )
     contacts = [
@@ -160,7 +157,7 @@ def test_write_policies_keep_what_they_should(stack: Any) -> None:
     new = _contact(stack, "new.person@acme.com")
     assert new["jobtitle"] == "VP" and new["telephone1"] == "+1 555" and new["leadsourcecode"] == 8
     assert not new.get("gd_campaign_status")  # no campaign: engagement fields untouched
-    entries = {e.key: e for e in Ledger(stack.settings).entries(stack.workspace_id)}
+    entries = {e.key: e for e in stack.services.ledger.entries(stack.workspace_id)}
     assert entries["m"].status == "updated" and entries["n"].status == "created"
 
 
@@ -179,7 +176,7 @@ def test_a_record_dynamics_refuses_fails_only_its_record_with_dataverses_reason(
     assert _contact(stack, "ok1@x.example")["lastname"] == "One"
     assert _contact(stack, "ok2@x.example")["lastname"] == "Two"
     assert not [r for r in stack.rows("contact") if r.get("emailaddress1") == "bad@x.example"]
-    entry = Ledger(stack.settings).get(stack.workspace_id, "contact", "create", "bad")
+    entry = stack.services.ledger.get(stack.workspace_id, "contact", "create", "bad")
     assert entry is not None and entry.status == "failed"
     assert entry.code == "0x80040200"
     assert "lastname" in (entry.message or "")
@@ -190,7 +187,7 @@ def test_ambiguous_company_matches_the_most_recent_active_record(stack: Any) -> 
     results = stack.call("POST", "companies", {"companies": [{"externalId": "c", "domain": "www.acme.com"}]}).json
     assert results["results"][0]["crmId"] == SEED_IDS["account:acme-europe"]  # modified after Acme Corporation
     stack.drain()
-    entry = Ledger(stack.settings).get(stack.workspace_id, "company", "create", "c")
+    entry = stack.services.ledger.get(stack.workspace_id, "company", "create", "c")
     assert entry is not None and entry.status == "ambiguous"
     assert SEED_IDS["account:acme"] in entry.aliases
     assert len(stack.rows("account")) == 6
@@ -206,7 +203,7 @@ def test_repeated_calls_and_redelivered_messages_never_duplicate(stack: Any) -> 
     stack.drain()
     import json
 
-    process_write_message(stack.settings, json.loads(message.body), delivery_count=2)
+    process_write_message(stack.services, json.loads(message.body), delivery_count=2)
     emails = [r.get("emailaddress1") for r in stack.rows("contact")]
     assert sorted(e for e in emails if e and e.endswith("@dup.example")) == [f"r{i}@dup.example" for i in range(5)]
 
@@ -258,7 +255,7 @@ def test_duplicates_within_one_call_share_one_record(stack: Any) -> None:
     assert twin["_ownerid_value"] == alice and twin["jobtitle"] == "CEO"
     assert twin["gd_linkedinurl"] == "https://www.linkedin.com/in/twin"  # written in its canonical form
     assert twin["emailaddress1"] == "twin@x.example"  # not replaced by its upper-case variant
-    ledger = ledger_for(stack.settings)
+    ledger = stack.services.ledger
     assert ledger.get(stack.workspace_id, "contact", "create", "d1").status == "created"
     follower = ledger.get(stack.workspace_id, "contact", "create", "d3")
     assert follower.status == "created" and "same Dynamics record as 'd1'" in (follower.message or "")
@@ -295,7 +292,7 @@ def test_unavailable_dynamics_during_matching_still_answers_and_the_worker_alias
     stack.sandbox.config.error_rate_5xx = 0.0
     stack.drain()
     assert len([r for r in stack.rows("contact") if r.get("emailaddress1") == "maria.garcia@acme.com"]) == 1
-    entry = Ledger(stack.settings).get(stack.workspace_id, "contact", "create", "late")
+    entry = stack.services.ledger.get(stack.workspace_id, "contact", "create", "late")
     assert entry is not None and entry.crm_id == SEED_IDS["contact:maria"] and handed_out in entry.aliases
     stack.call("PUT", "contacts", {"contacts": [{"crmId": handed_out, "title": "Found later"}]})
     stack.drain()
@@ -334,7 +331,7 @@ def test_campaign_events_before_the_contact_is_written_make_it_engaged_with_its_
         )
         for day, (kind, step) in enumerate([("step", 1), ("open", 1), ("step", 2)], start=1)
     ]
-    send_campaign_events(stack.settings, events)
+    send_campaign_events(stack.services, events)
     stack.host.drain(stack.settings.campaign_queue)  # campaign events land first: the contact is not there yet
     stack.host.drain(stack.settings.writes_queue)
     row = _contact(stack, "early@x.example")
@@ -365,7 +362,7 @@ def test_associations_report_missing_records_and_replacements_in_the_ledger(stac
         {"contactCRMId": "not-a-guid", "companyCRMId": SEED_IDS["account:fabrikam"], "error": "Contact not found"},
     ]
     stack.drain()
-    ledger = ledger_for(stack.settings)
+    ledger = stack.services.ledger
     ghost = ledger.get(stack.workspace_id, "association", "associate", f"{ghost_contact}>{SEED_IDS['account:contoso']}")
     assert ghost is None  # nothing was queued for it
     assert stack.sandbox.store.get("contact", sean)["_parentcustomerid_value"] == SEED_IDS["account:obrien"]
@@ -377,7 +374,7 @@ def test_associations_report_missing_records_and_replacements_in_the_ledger(stac
 def test_a_lead_workspace_writes_leads_with_their_parent_account(stack: Any) -> None:
     from mapping_store import WorkspaceCreate
 
-    workspace, key = get_store(stack.settings).create_workspace(
+    workspace, key = stack.services.store.create_workspace(
         WorkspaceCreate(name="Leads", environment_url=stack.sandbox.url, contact_entity="lead"), "tests"
     )
     headers = {"X-API-Key": key}
@@ -398,7 +395,7 @@ def test_a_lead_workspace_writes_leads_with_their_parent_account(stack: Any) -> 
     assert nora["companyname"] == "Northwind Traders"
     assert nora["_parentaccountid_value"] == SEED_IDS["account:contoso"]
     assert not [r for r in stack.rows("contact") if r.get("emailaddress1") == "nora@northwind.example"]
-    assert ledger_for(stack.settings).get(workspace.id, "contact", "create", "nora").status == "created"
+    assert stack.services.ledger.get(workspace.id, "contact", "create", "nora").status == "created"
 
 
 def test_extra_fields_and_employee_count_alias_reach_their_columns(stack: Any) -> None:
@@ -511,5 +508,5 @@ def test_an_ambiguous_company_match_does_not_move_contacts_between_its_candidate
     stack.drain()
     assert stack.sandbox.store.get("contact", maria)["_parentcustomerid_value"] == acme  # kept
     assert stack.sandbox.store.get("contact", newcomer)["_parentcustomerid_value"] == acme_europe
-    kept = ledger_for(stack.settings).get(stack.workspace_id, "association", "associate", f"{maria}>{acme_europe}")
+    kept = stack.services.ledger.get(stack.workspace_id, "association", "associate", f"{maria}>{acme_europe}")
     assert kept is not None and kept.status == "skipped" and "passed over" in (kept.message or "")

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
-from mapping_store import WorkspaceCreate, get_store
-from shared.storage.ledger import ledger_for
+from mapping_store import WorkspaceCreate
 
 
 def test_aliases_ledger_and_mappings_stay_inside_their_workspace(stack: Any) -> None:
-    store = get_store(stack.settings)
+    store = stack.services.store
     other, other_key = store.create_workspace(WorkspaceCreate(name="Other", environment_url=stack.sandbox.url), "t")
     other_headers = {"X-API-Key": other_key}
 
@@ -26,9 +25,9 @@ def test_aliases_ledger_and_mappings_stay_inside_their_workspace(stack: Any) -> 
     assert put.status_code == 200 and put.json["results"][0]["success"] is False
     stack.drain()
     assert stack.sandbox.store.get("contact", SEED_IDS["contact:maria"]).get("jobtitle") != "Hijack"
-    assert ledger_for(stack.settings).get(other.id, "contact", "update", alias) is None  # refused, never queued
-    assert ledger_for(stack.settings).get(other.id, "contact", "create", "late") is None
-    assert ledger_for(stack.settings).get(stack.workspace_id, "contact", "create", "late") is not None
+    assert stack.services.ledger.get(other.id, "contact", "update", alias) is None  # refused, never queued
+    assert stack.services.ledger.get(other.id, "contact", "create", "late") is None
+    assert stack.services.ledger.get(stack.workspace_id, "contact", "create", "late") is not None
 
     # B's change of its mappings is not A's.
     current = store.get_section(other.id, "sync")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from shared.domain.normalise import normalise_linkedin
-from shared.storage.ledger import ledger_for
 
 
 def _profiles(stack: Any, slug: str) -> list[dict[str, Any]]:
@@ -45,7 +44,7 @@ def test_two_forms_of_one_profile_under_two_external_ids_make_one_contact(stack:
     [row] = _profiles(stack, "jose-garcia")
     assert row["contactid"] == first
     assert row["gd_linkedinurl"] == "https://www.linkedin.com/in/jose-garcia"
-    entry = ledger_for(stack.settings).get(stack.workspace_id, "contact", "create", "g-2")
+    entry = stack.services.ledger.get(stack.workspace_id, "contact", "create", "g-2")
     assert entry is not None and entry.status in ("updated", "skipped") and entry.crm_id == first
 
 
@@ -69,7 +68,7 @@ def test_a_stored_url_with_a_country_subdomain_and_query_string_is_matched(stack
     assert row["contactid"] == existing and row["jobtitle"] == "CEO"
     assert row["gd_linkedinurl"] == "https://uk.linkedin.com/in/Jose-Garcia/?trk=x"  # if_empty: kept as stored
     assert len(_profiles(stack, "jose-garcia-2")) == 1
-    entry = ledger_for(stack.settings).get(stack.workspace_id, "contact", "create", "uk")
+    entry = stack.services.ledger.get(stack.workspace_id, "contact", "create", "uk")
     assert entry is not None and entry.status == "updated" and entry.crm_id == existing
     assert handed_out == existing or handed_out in entry.aliases
     stack.call("PUT", "contacts", {"contacts": [{"crmId": handed_out, "title": "CTO"}]})

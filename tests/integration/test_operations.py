@@ -8,11 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
-from mapping_store import get_store
-from shared.dataverse import client_for
 from shared.messaging.queue import OutgoingMessage
 from shared.services.operations import reconcile
-from shared.storage.ledger import Ledger
 
 
 def _admin(stack: Any, method: str, path: str, body: Any = None) -> Any:
@@ -21,7 +18,7 @@ def _admin(stack: Any, method: str, path: str, body: Any = None) -> Any:
 
 def test_health_log_and_retry_bring_a_failed_update_back(stack: Any) -> None:
     missing = str(uuid.uuid4())
-    client = client_for(stack.settings, stack.sandbox.url)
+    client = stack.services.dataverse(stack.sandbox.url)
     client.upsert("contacts", missing, {"lastname": "Soon Gone"})
     stack.call("PUT", "contacts", {"contacts": [{"crmId": missing, "title": "Later"}]})
     client.delete("contacts", missing)  # deleted in Dynamics before the update is written
@@ -43,7 +40,7 @@ def test_health_log_and_retry_bring_a_failed_update_back(stack: Any) -> None:
     assert outcome.status_code == 202 and outcome.json == {"requeued": 1, "not_retryable": 0}
     stack.drain()
     assert stack.sandbox.store.get("contact", missing)["jobtitle"] == "Later"
-    entry = Ledger(stack.settings).get(stack.workspace_id, "contact", "update", missing)
+    entry = stack.services.ledger.get(stack.workspace_id, "contact", "update", missing)
     assert entry is not None and entry.status == "updated"
 
 
@@ -79,7 +76,7 @@ def test_preview_shows_the_match_and_body_and_writes_nothing(stack: Any) -> None
 
 def test_validation_against_live_metadata_names_each_problem(stack: Any) -> None:
     assert _admin(stack, "POST", "validate").json == {"valid": True, "problems": []}
-    store = get_store(stack.settings)
+    store = stack.services.store
     current = store.get_section(stack.workspace_id, "export")
     store.put_section(
         stack.workspace_id,
@@ -107,7 +104,7 @@ def test_reconciliation_requeues_records_left_retrying(stack: Any) -> None:
     item = WriteItem(
         external_id="stuck", crm_id=str(uuid.uuid4()), fields={"lastName": "Stuck", "email": "s@x.example"}
     )
-    Ledger(stack.settings).record(
+    stack.services.ledger.record(
         [
             LedgerEntry(
                 workspace_id=stack.workspace_id,
@@ -124,8 +121,8 @@ def test_reconciliation_requeues_records_left_retrying(stack: Any) -> None:
             )
         ]
     )
-    assert reconcile(stack.settings, stale_after=timedelta(hours=1))[stack.workspace_id]["requeued"] == 0
-    report = reconcile(stack.settings, stale_after=timedelta(0))
+    assert reconcile(stack.services, stale_after=timedelta(hours=1))[stack.workspace_id]["requeued"] == 0
+    report = reconcile(stack.services, stale_after=timedelta(0))
     assert report[stack.workspace_id]["requeued"] == 1
     stack.drain()
     assert stack.sandbox.store.get("contact", item.crm_id)["lastname"] == "Stuck"

@@ -7,7 +7,6 @@ from typing import Any
 
 from devstack.dataverse_sandbox.schema import ENTITIES
 from devstack.dataverse_sandbox.seed import SEED_IDS
-from mapping_store import get_store
 
 ALICE = SEED_IDS["user:alice"]
 BRUNO = SEED_IDS["user:bruno"]
@@ -17,7 +16,7 @@ ACME = SEED_IDS["account:acme"]
 
 
 def _set_users_mapping(stack: Any, document: dict[str, Any]) -> None:
-    get_store(stack.settings).put_section(stack.workspace_id, "users", document, "*")
+    stack.services.store.put_section(stack.workspace_id, "users", document, "*")
 
 
 def _complete_in_dynamics(stack: Any, task_id: str, actual_end: str) -> None:
@@ -74,7 +73,7 @@ def test_task_regarding_company_and_default_owner_for_unknown_or_disabled_user(s
 
 
 def test_task_for_lead_workspace_is_regarding_the_lead(stack: Any) -> None:
-    store = get_store(stack.settings)
+    store = stack.services.store
     store.update_workspace(stack.workspace_id, {"contact_entity": "lead"}, "*")
     lead = SEED_IDS["lead:1"]
     task = stack.call("POST", "tasks", {"subject": "Call Lena", "contactId": lead}).json

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mapping_store import get_store
-from shared.storage.ledger import ledger_for
-
 
 def _set_section(stack: Any, section: str, document: dict[str, Any]) -> None:
-    store = get_store(stack.settings)
+    store = stack.services.store
     current = store.get_section(stack.workspace_id, section)
     store.put_section(stack.workspace_id, section, document, current.etag, "tests")
 
@@ -21,7 +18,7 @@ def _by_email(stack: Any, email: str) -> list[dict[str, Any]]:
 
 
 def _entry(stack: Any, kind: str, external_id: str) -> Any:
-    entry = ledger_for(stack.settings).get(stack.workspace_id, kind, "create", external_id)
+    entry = stack.services.ledger.get(stack.workspace_id, kind, "create", external_id)
     assert entry is not None, f"no ledger entry for {kind} {external_id}"
     return entry
 

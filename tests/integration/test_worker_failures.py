@@ -8,16 +8,14 @@ from typing import Any
 import pytest
 
 from shared.messaging.queue import OutgoingMessage
-from shared.platform.settings import get_settings, reset_settings_cache
-from shared.storage.ledger import Ledger
+from shared.platform.settings import load_settings
 
 
 @pytest.fixture
 def short_budget(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("WRITE_BUDGET_SECONDS", "0.5")
     monkeypatch.setenv("SERVICEBUS_MAX_DELIVERY_COUNT", "3")
-    reset_settings_cache()
-    stack.settings = get_settings()
+    stack.settings = load_settings()
     stack.queue.max_delivery_count = 3
     return stack
 
@@ -34,7 +32,7 @@ def test_dynamics_down_past_the_budget_redelivers_then_dead_letters_with_the_rea
     assert letter.message.delivery_count == 4
     assert "503" in letter.description or "Transient" in letter.description or "Budget" in letter.description
     # Nothing is lost: the record is in the ledger with the reason, retryable from the admin API too.
-    entry = Ledger(stack.settings).get(stack.workspace_id, "contact", "create", "down")
+    entry = stack.services.ledger.get(stack.workspace_id, "contact", "create", "down")
     assert entry is not None and entry.status == "failed" and entry.attempts == 3
     assert entry.code and entry.retry is not None
     # The operator's replay brings it back once Dynamics is healthy again.
@@ -64,5 +62,5 @@ def test_throttling_waits_inside_the_budget_and_writes_everything(stack: Any) ->
     assert stack.sandbox.counters["throttled"] >= 2
     written = [r for r in stack.rows("contact") if (r.get("emailaddress1") or "").endswith("@throttle.example")]
     assert len(written) == 10
-    statuses = {e.status for e in Ledger(stack.settings).entries(stack.workspace_id, kind="contact")}
+    statuses = {e.status for e in stack.services.ledger.entries(stack.workspace_id, kind="contact")}
     assert statuses == {"created"}

@@ -10,6 +10,7 @@ import pytest
 
 from mapping_store import MappingStore, Workspace, WorkspaceCreate
 from shared.platform.settings import Settings
+from shared.storage.tables import TableStorage
 
 
 @dataclass
@@ -36,11 +37,11 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def make_store(settings: Settings, clock: Clock) -> Callable[[], MappingStore]:
+def make_store(settings: Settings, tables: TableStorage, clock: Clock) -> Callable[[], MappingStore]:
     """A new store (think: another process) on this test's tables, sharing the test clock."""
 
     def make() -> MappingStore:
-        return MappingStore(settings, now=clock.now, monotonic=clock.monotonic)
+        return MappingStore(settings, tables, now=clock.now, monotonic=clock.monotonic)
 
     return make
 

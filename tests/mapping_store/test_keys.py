@@ -11,7 +11,6 @@ import pytest
 
 from mapping_store import MappingStore, Workspace, WorkspaceCreate, authenticate, hash_key, key_id_of
 from shared.platform.errors import NotFound, Unauthorized
-from shared.storage.tables import table_client
 from tests.conftest import TEST_KEY_SECRET
 from tests.mapping_store.conftest import Clock
 
@@ -32,7 +31,7 @@ def test_keys_are_stored_only_as_hmac(store: MappingStore, workspace: tuple[Work
     _, _, secret = key.split("_", 2)
     expected = hmac.new(TEST_KEY_SECRET.encode(), key.encode(), hashlib.sha256).hexdigest()
     assert hash_key(TEST_KEY_SECRET, key) == expected
-    rows = list(table_client(store.settings, "apikeys").list_entities())
+    rows = list(store._tables.table("apikeys").list_entities())
     assert len(rows) == 2  # the lookup row and the workspace's index row
     dumped = repr([dict(row) for row in rows])
     assert key not in dumped and secret not in dumped
@@ -115,7 +114,7 @@ def test_rotation_keeps_old_keys_for_the_grace_period(
 
     # The expired lookup row was deleted lazily; the index keeps the record with its expiry.
     old_hash = hash_key(TEST_KEY_SECRET, old)
-    lookups = [r["RowKey"] for r in table_client(store.settings, "apikeys").list_entities()]
+    lookups = [r["RowKey"] for r in store._tables.table("apikeys").list_entities()]
     assert old_hash not in lookups
     records = {r.key_id: r for r in store.get_workspace(ws.id).keys}
     assert records[key_id_of(old) or ""].expires_at == issued.previous_keys_expire_at

@@ -21,7 +21,6 @@ from mapping_store import (
     default_section,
 )
 from shared.platform.errors import AppError, BadRequest, NotFound, PreconditionFailed, PreconditionRequired
-from shared.storage.tables import table_client
 from tests.mapping_store.conftest import Clock
 
 LEAD = WorkspaceCreate(name="Leads Inc", environment_url="https://leads.crm.dynamics.com/", contact_entity="lead")
@@ -260,7 +259,7 @@ def test_large_documents_are_split_and_reassembled(store: MappingStore, workspac
     assert stored.document == ExportMapping.model_validate(second)
     assert stored.version == two.version == 2
 
-    raw = table_client(store.settings, "sections").get_entity(ws.id, "c|export")
+    raw = store._tables.table("sections").get_entity(ws.id, "c|export")
     parts = [value for name, value in raw.items() if name.startswith("doc_") and name != "doc_parts"]
     assert raw["doc_parts"] == len(parts) > 1
     assert all(len(part) <= 32_000 for part in parts)
@@ -289,7 +288,7 @@ def test_a_stored_document_that_no_longer_validates_is_reported(
 ) -> None:
     ws, _ = workspace
     saved = store.put_section(ws.id, "users", {}, DEFAULT_ETAG)
-    table_client(store.settings, "sections").update_entity(
+    store._tables.table("sections").update_entity(
         {"PartitionKey": ws.id, "RowKey": "c|users", "doc_parts": 1, "doc_00": '{"users": 5}'}
     )
     with pytest.raises(AppError) as caught:

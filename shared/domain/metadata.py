@@ -1,0 +1,37 @@
+"""What Dynamics tells about its tables and users, as the domain needs it (plain values, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["ColumnMetadata", "EntityMetadata", "SystemUser"]
+
+
+@dataclass(frozen=True, slots=True)
+class SystemUser:
+    id: str
+    name: str
+    email: str | None
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMetadata:
+    """What the mapping engine needs to convert and check a value for one column."""
+
+    logical_name: str
+    type: str
+    max_length: int | None = None
+    required: bool = False
+    options: dict[str, int] = field(default_factory=dict)
+    valid_for_create: bool = True
+    valid_for_update: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class EntityMetadata:
+    logical_name: str
+    entity_set_name: str
+    primary_id: str
+    primary_name: str | None
+    columns: dict[str, ColumnMetadata]
