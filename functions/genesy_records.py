@@ -17,6 +17,7 @@ from shared.domain.genesy_models import (
     IdsRequest,
 )
 from shared.platform.http import genesy_call, json_response, parse_body
+from shared.services import associations as links
 from shared.services import export
 from shared.services.root import ServicesProvider
 
@@ -117,7 +118,7 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
     def associations(req: func.HttpRequest) -> func.HttpResponse:
         ctx = services().genesy(req.headers)
         body = parse_body(req, AssociationsRequest)
-        return json_response(export.accept_associations(ctx, [p.model_dump() for p in body.associations]))
+        return json_response(links.accept_associations(ctx, [p.model_dump() for p in body.associations]))
 
     @bp.route(route="users", methods=["GET"], auth_level=ANON)
     @genesy_call

@@ -115,6 +115,14 @@ def _checked_id(field: str, value: str | None) -> str | None:
     return value.strip().lower()
 
 
+def _sender_candidates(body: ActivityCreate) -> list[str]:
+    """Who Genesy says sent it: ownerId, the metadata's sender fields, a "[FROM x]" in an outbound subject."""
+    candidates = [body.ownerId.strip().lower()] if body.ownerId else []
+    candidates += [str(body.metadata[k]).strip().lower() for k in _SENDER_KEYS if body.metadata.get(k)]
+    found = _OUTBOUND_SENDER.match(body.subject or "") if body.direction != "INBOUND" else None
+    return [*candidates, found.group(1).lower()] if found else candidates
+
+
 def _sender(ctx: WorkspaceContext, body: ActivityCreate) -> str | None:
     """Our user behind the message: ownerId (an enabled user, or mapped), a mapped sender identity, or the
     default owner."""
@@ -122,20 +130,8 @@ def _sender(ctx: WorkspaceContext, body: ActivityCreate) -> str | None:
     users = ctx.mappings.users
     identities = {i.identity.lower(): i.systemuser_id for i in users.identities}
     by_genesy = {u.genesy_user.lower(): u.systemuser_id for u in users.users}
-    candidates: list[str] = []
-    if body.ownerId:
-        candidates.append(body.ownerId.strip().lower())
-    candidates += [str(body.metadata[k]).strip().lower() for k in _SENDER_KEYS if body.metadata.get(k)]
-    if body.direction != "INBOUND" and body.subject:
-        found = _OUTBOUND_SENDER.match(body.subject)
-        if found:
-            candidates.append(found.group(1).lower())
-    for candidate in candidates:
-        for mapped in (
-            candidate if candidate in enabled else None,
-            identities.get(candidate),
-            by_genesy.get(candidate),
-        ):
+    for candidate in _sender_candidates(body):
+        for mapped in (candidate, identities.get(candidate), by_genesy.get(candidate)):
             if mapped and mapped in enabled:
                 return mapped
     default = users.default_owner_id
@@ -216,24 +212,26 @@ def _other_label(body: ActivityCreate) -> str:
     return words if body.direction is None else f"{words} ({body.direction.lower()})"
 
 
+def _position(value: Any) -> int | None:
+    """A sequence position (1, 2, …) from metadata, or None."""
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() and int(value) >= 1 else None
+
+
+def _campaign_name(metadata: Mapping[str, Any]) -> str | None:
+    return next((str(metadata[k]).strip() for k in _CAMPAIGN_KEYS if str(metadata.get(k) or "").strip()), None)
+
+
 def _campaign_event(ctx: WorkspaceContext, body: ActivityCreate, contact_id: str, key: str) -> CampaignEvent | None:
-    metadata = body.metadata
     inbound = body.direction == "INBOUND"
-    if inbound and body.type == "LINKEDIN_CONNECTION":
-        return None
-    step = metadata.get("sequenceIndex")
-    count = metadata.get("sequenceMessageCount")
-    step = int(step) if isinstance(step, int | str) and str(step).isdigit() and int(step) >= 1 else None
-    count = int(count) if isinstance(count, int | str) and str(count).isdigit() and int(count) >= 1 else None
-    campaign = next((str(metadata[k]).strip() for k in _CAMPAIGN_KEYS if str(metadata.get(k) or "").strip()), None)
-    if campaign is None:
-        return None  # no campaign named: invent none (no campaign column changes)
-    event = "reply" if inbound else ("step" if step is not None else "sent")
+    campaign = _campaign_name(body.metadata)
+    if campaign is None or (inbound and body.type == "LINKEDIN_CONNECTION"):
+        return None  # no campaign named: invent none; an accepted connection request is no reply
+    step, count = _position(body.metadata.get("sequenceIndex")), _position(body.metadata.get("sequenceMessageCount"))
     return CampaignEvent(
         workspace_id=ctx.workspace.id,
         contact_id=contact_id,
         campaign=campaign[:200],
-        event=event,
+        event="reply" if inbound else ("step" if step is not None else "sent"),
         step=step if not inbound else None,
         step_count=count,
         occurred_at=body.occurredAt or datetime.now(UTC),

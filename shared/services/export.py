@@ -11,19 +11,18 @@ from typing import Any
 
 from shared.dataverse import Budget, DataverseError
 from shared.domain.copies import merge_copies
-from shared.domain.entities import COMPANY, EntityKind, is_guid, issued_kind, new_record_id
+from shared.domain.entities import EntityKind, is_guid, issued_kind, new_record_id
 from shared.domain.mapping_engine import ExportValueError, resolve_export_values, resolve_owner
-from shared.domain.matching import Match, MatchTarget, group_identities, plan_id_queries
+from shared.domain.matching import Match, MatchTarget, group_identities
 from shared.domain.write_messages import WriteItem, WriteMessage
 from shared.messaging.outgoing import to_outgoing
 from shared.platform.correlation import current_correlation_id
 from shared.platform.errors import BadRequest, UpstreamUnavailable
 from shared.platform.logs import logger
-from shared.services.matcher import find_matches, run_queries
+from shared.services.matcher import find_matches
 from shared.services.root import WorkspaceContext, enabled_users
 
 __all__ = [
-    "accept_associations",
     "accept_export",
     "accept_update",
     "batch_get",
@@ -251,123 +250,6 @@ def accept_update(
     if items:
         enqueue(ctx, _message(ctx, "update", kind, items, export_values))
     return results
-
-
-def _current_parents(
-    ctx: WorkspaceContext, contacts: Sequence[str], companies: Sequence[str]
-) -> tuple[dict[str, str], set[str]] | None:
-    """(contact id → its parent account id or "", the company ids that exist): one `$batch` of two reads."""
-    entity, parent = ctx.contact, str(ctx.contact.parent_value)
-    queries = [
-        *plan_id_queries(entity.entity_set, entity.primary_id, contacts, [parent]),
-        *plan_id_queries(COMPANY.entity_set, COMPANY.primary_id, companies, []),
-    ]
-    if not queries:
-        return {}, set()
-    try:
-        found = run_queries(ctx.client, queries, Budget(ctx.settings.match_timeout_seconds * 2))
-    except DataverseError as exc:
-        log.warning("could not check associations: %s", exc.code or type(exc).__name__)
-        return None
-    parents: dict[str, str] = {}
-    companies_found: set[str] = set()
-    for rows in found:
-        for row in rows:
-            if entity.primary_id in row:
-                parents[str(row[entity.primary_id]).lower()] = str(row.get(parent) or "").lower()
-            elif COMPANY.primary_id in row:
-                companies_found.add(str(row[COMPANY.primary_id]).lower())
-    return parents, companies_found
-
-
-def _known_state(
-    ctx: WorkspaceContext, contacts: Iterable[str], companies: Iterable[str]
-) -> tuple[dict[str, str | None], set[str], list[str], list[str]]:
-    """What this process saw a moment ago: (contact → parent or None when unknown, companies seen, contacts
-    and companies to read from Dynamics)."""
-    recent = ctx.services.recent
-    parents: dict[str, str | None] = {}
-    seen_companies: set[str] = set()
-    read_contacts: list[str] = []
-    read_companies: list[str] = []
-    for contact in dict.fromkeys(contacts):
-        seen, parent = recent.get(ctx.workspace.id, "contact", contact)
-        if seen and parent is not None:
-            parents[contact] = parent
-        else:
-            read_contacts.append(contact)
-    for company in dict.fromkeys(companies):
-        if issued_kind(ctx.workspace.id, company) == "company" or recent.get(ctx.workspace.id, "company", company)[0]:
-            seen_companies.add(company)
-        else:
-            read_companies.append(company)
-    return parents, seen_companies, read_contacts, read_companies
-
-
-def accept_associations(ctx: WorkspaceContext, pairs: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    """`POST /associations`: queue contact → company links after the writes already queued.
-
-    Truthful per pair: an id that is neither in Dynamics nor one we issued and are still writing is an
-    error naming it; `created` counts the pairs that will actually link something new (not repeats in the
-    call, not contacts already under that company). What the export's matching and the worker saw a
-    moment ago (`shared.storage.recent`) answers for most ids; the rest are read in one `$batch`.
-    """
-    if not pairs:
-        return {"success": True, "created": 0}
-    valid = [
-        (str(p["contactCRMId"]).strip().lower(), str(p["companyCRMId"]).strip().lower())
-        for p in pairs
-        if is_guid(str(p["contactCRMId"])) and is_guid(str(p["companyCRMId"]))
-    ]
-    aliases = ctx.services.aliases
-    contacts = aliases.resolve(ctx.workspace.id, "contact", [c for c, _ in valid])
-    companies = aliases.resolve(ctx.workspace.id, "company", [c for _, c in valid])
-    pending = pending_ids(ctx, "contact", contacts.values())
-    parents, known_companies, read_contacts, read_companies = _known_state(
-        ctx, [i for i in contacts.values() if i not in pending], companies.values()
-    )
-    fresh = _current_parents(ctx, read_contacts, read_companies)
-    if fresh is None:  # Dynamics could not say: accept, the worker reports what fails in the ledger
-        parents.update(dict.fromkeys(read_contacts, None))
-        known_companies.update(read_companies)
-    else:
-        parents.update(fresh[0])
-        known_companies.update(fresh[1])
-    read = set(read_contacts)
-    errors: list[dict[str, str]] = []
-    items: list[WriteItem] = []
-    seen: set[tuple[str, str]] = set()
-    already = 0
-    for pair in pairs:
-        contact_id, company_id = str(pair["contactCRMId"]), str(pair["companyCRMId"])
-        contact = contacts.get(contact_id.strip().lower()) if is_guid(contact_id) else None
-        company = companies.get(company_id.strip().lower()) if is_guid(company_id) else None
-        problem = None
-        if contact is None or (contact not in pending and contact not in parents):
-            problem = "Contact not found"
-        elif company is None or company not in known_companies:
-            problem = "Company not found"
-        if problem or contact is None:
-            errors.append({"contactCRMId": contact_id, "companyCRMId": company_id, "error": problem or ""})
-            continue
-        key = (contact_id.strip().lower(), company_id.strip().lower())
-        if key in seen:
-            continue
-        seen.add(key)
-        if contact not in pending and parents.get(contact) == company:
-            already += 1
-            if contact in read:
-                continue  # Dynamics says it is linked now: nothing to write
-        items.append(WriteItem(crm_id=key[0], company_id=key[1], matched=True))
-    if items:
-        enqueue(ctx, _message(ctx, "associate", "association", items, {}))
-    # A contact named with several companies ends under the last one: the earlier pairs link nothing.
-    last = {item.crm_id: item.company_id for item in items}
-    created = sum(1 for contact, company in last.items() if parents.get(contacts[contact]) != companies[str(company)])
-    body: dict[str, Any] = {"success": bool(items) or bool(already) or not errors, "created": created}
-    if errors:
-        body["errors"] = errors
-    return body
 
 
 def batch_get(ctx: WorkspaceContext, kind: str, ids: Sequence[str]) -> list[dict[str, Any]]:
