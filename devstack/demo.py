@@ -642,7 +642,7 @@ def _activities(driver: SessionDriver, data: DemoDataset, result: SessionResult,
 
 def _campaign_events(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> None:
     from shared.domain.campaign import CampaignEvent
-    from shared.messaging.queue import OutgoingMessage, get_sender
+    from shared.messaging.queue import OutgoingMessage
     from shared.services.campaign import campaign_message
 
     engaged = [e for e in data.engaged_contacts if e in result.contact_ids]
@@ -655,7 +655,7 @@ def _campaign_events(driver: SessionDriver, data: DemoDataset, result: SessionRe
     if engaged:
         duplicate = next(m for m in messages if m.body["event"] == "open")
         messages.append(OutgoingMessage(dict(duplicate.body), duplicate.session_id, str(uuid.uuid4())))
-    get_sender(driver.settings).send(driver.settings.campaign_queue, messages)
+    driver.services.sender.send(driver.settings.campaign_queue, messages)
     driver.out(f"   … sent {len(messages)} messages to {driver.settings.campaign_queue}")
     _drain(driver, result, "campaign updates")
     _check_campaign_values(driver, result, engaged)
@@ -874,9 +874,7 @@ def _report_activities(sandbox: Sandbox, result: SessionResult) -> None:
 
 def _report_health(driver: SessionDriver, result: SessionResult) -> None:
     """The ledger's counts and the records needing attention; no record may have failed."""
-    from shared.storage.ledger import Ledger
-
-    health = Ledger(driver.settings).summary(driver.workspace_id)
+    health = driver.services.ledger.summary(driver.workspace_id)
     result.health = health
     count_rows = [
         [kind, status, n]
