@@ -27,7 +27,7 @@ from devstack.azurite import Azurite, start_azurite
 from devstack.dataverse_sandbox import Sandbox, SandboxConfig, start_sandbox
 from devstack.local_host import FunctionHost
 from devstack.sandbox_process import SandboxProcess
-from mapping_store import MappingStore
+from mapping_store.store import MappingStore
 from shared.messaging.queue import InProcessQueue
 from shared.platform.settings import Settings
 from shared.services.root import Services, ServicesProvider
@@ -113,7 +113,7 @@ def _user_id(sandbox: Sandbox, fullname: str) -> str:
 
 def demo_mapping_documents(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
     """The four sections of the demo workspace, as an admin would PUT them (valid against the models)."""
-    from mapping_store import default_section
+    from shared.domain.mappings import default_section
 
     export = default_section("export").model_dump(mode="json")
     # A match must not rename what the CRM already holds: identity columns only fill empty values.
@@ -324,7 +324,7 @@ class LocalStack:
         self._exit.enter_context(_environment(env))
 
         self._progress("loading the Functions app")
-        from mapping_store import WorkspaceCreate
+        from shared.domain.mappings import WorkspaceCreate
         from shared.messaging.queue import InProcessQueue
         from shared.platform.settings import load_settings
         from shared.services.root import Services

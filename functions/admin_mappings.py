@@ -10,7 +10,7 @@ from typing import Any
 
 import azure.functions as func
 
-from mapping_store import SECTIONS, MappingStore
+from mapping_store.store import SECTIONS, MappingStore
 from shared.platform.errors import BadRequest
 from shared.platform.http import handle_errors, json_response, read_json
 from shared.services.root import ServicesProvider

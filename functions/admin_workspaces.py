@@ -10,7 +10,8 @@ from typing import Any
 
 import azure.functions as func
 
-from mapping_store import MappingStore, WorkspaceCreate
+from mapping_store.store import MappingStore
+from shared.domain.mappings import WorkspaceCreate
 from shared.platform.errors import BadRequest
 from shared.platform.http import handle_errors, json_response, parse_body, read_json
 from shared.services.root import ServicesProvider

@@ -149,7 +149,7 @@ def stack(
     function_host: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[GenesyStack]:
-    from mapping_store import WorkspaceCreate
+    from shared.domain.mappings import WorkspaceCreate
 
     env = {**settings_env, **sandbox.env()}
     for name, value in env.items():  # the identity endpoint is read by azure-identity from the environment

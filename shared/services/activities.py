@@ -32,9 +32,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.dataverse import Budget, Conflict, DataverseError, ValidationFailed
-from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse.activities import bind
+from shared.dataverse.budget import Budget
+from shared.dataverse.errors import Conflict, DataverseError, ValidationFailed
+from shared.dataverse.errors import NotFound as RecordNotFound
 from shared.domain.campaign import CampaignEvent
 from shared.domain.entities import is_guid
 from shared.domain.genesy_models import ActivityCreate

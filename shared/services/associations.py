@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.dataverse import Budget, DataverseError
+from shared.dataverse.budget import Budget
+from shared.dataverse.errors import DataverseError
 from shared.domain.entities import COMPANY, is_guid, issued_kind
 from shared.domain.matching import plan_id_queries
 from shared.domain.write_messages import WriteItem, WriteMessage

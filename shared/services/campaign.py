@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from shared.dataverse import Budget, DataverseError, NotFound, ValidationFailed
+from shared.dataverse.budget import Budget
+from shared.dataverse.errors import DataverseError, NotFound, ValidationFailed
 from shared.domain.campaign import CampaignEvent, CampaignState, render_columns
 from shared.messaging.queue import OutgoingMessage
 from shared.platform.correlation import correlation_scope

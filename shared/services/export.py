@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from shared.dataverse import Budget, DataverseError
+from shared.dataverse.budget import Budget
+from shared.dataverse.errors import DataverseError
 from shared.domain.copies import merge_copies
 from shared.domain.entities import EntityKind, is_guid, issued_kind, new_record_id
 from shared.domain.mapping_engine import ExportValueError, resolve_export_values, resolve_owner

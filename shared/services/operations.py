@@ -9,7 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.dataverse import Budget, DataverseError
+from shared.dataverse.budget import Budget
+from shared.dataverse.errors import DataverseError
 from shared.domain.mapping_engine import convert_value
 from shared.domain.mappings import ExportMapping, SyncMapping, UserMapping
 from shared.domain.metadata import EntityMetadata

@@ -15,9 +15,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mapping_store import MappingStore, Workspace, WorkspaceMappings, authenticate
+from mapping_store.store import MappingStore, WorkspaceMappings, authenticate
 from shared.dataverse.client import DataverseClient
 from shared.domain.entities import COMPANY, EntityKind, contact_kind
+from shared.domain.mappings import Workspace
 from shared.domain.metadata import SystemUser
 from shared.domain.record_types import RecordType
 from shared.messaging.queue import MessageSender, build_sender

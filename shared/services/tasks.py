@@ -26,9 +26,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.dataverse import Budget, Conflict, DataverseError, ValidationFailed, WriteItem
-from shared.dataverse import NotFound as RecordNotFound
 from shared.dataverse.activities import TASK_COMPLETED
+from shared.dataverse.budget import Budget
+from shared.dataverse.client import WriteItem
+from shared.dataverse.errors import Conflict, DataverseError, ValidationFailed
+from shared.dataverse.errors import NotFound as RecordNotFound
 from shared.domain.entities import is_guid, issued_kind, new_record_id
 from shared.domain.genesy_models import TaskCreate, TaskPatch
 from shared.domain.mapping_engine import resolve_owner

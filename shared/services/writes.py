@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.dataverse import Budget, DataverseError
-from shared.dataverse import NotFound as RecordNotFound
+from shared.dataverse.budget import Budget
+from shared.dataverse.errors import DataverseError
+from shared.dataverse.errors import NotFound as RecordNotFound
 from shared.domain.entities import issued_kind
 from shared.domain.mapping_engine import build_record, is_engaged, resolve_owner
 from shared.domain.matching import Match, plan_id_queries

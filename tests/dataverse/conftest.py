@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from azure.identity import ManagedIdentityCredential
 
-from shared.dataverse import DataverseClient
+from shared.dataverse.client import DataverseClient
 
 
 @pytest.fixture

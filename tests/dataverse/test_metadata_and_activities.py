@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.dataverse import DataverseClient
+from shared.dataverse.client import DataverseClient
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from shared.dataverse import odata_literal
 from shared.dataverse.chunking import chunk_values
-from shared.domain.odata import eq_filter, in_filter, in_values_json
+from shared.domain.odata import eq_filter, in_filter, in_values_json, odata_literal
 
 ADVERSARIAL = ["O'Brien", "a+b@x.com", "ñandú@ejemplo.es", "x & y / z ? # % ( ) , ;", "''", "a=b$c:d@e"]
 

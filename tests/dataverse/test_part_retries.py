@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 from azure.core.credentials import AccessToken
 
-from shared.dataverse import Budget, BudgetExceeded, DataverseClient, Throttled, ValidationFailed
+from shared.dataverse.budget import Budget
+from shared.dataverse.client import DataverseClient
+from shared.dataverse.errors import BudgetExceeded, Throttled, ValidationFailed
 
 ENV = "https://org.crm.dynamics.com"
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from shared.dataverse import DataverseClient, NotFound, ValidationFailed, odata_literal
-from shared.domain.odata import eq_filter
+from shared.dataverse.client import DataverseClient
+from shared.dataverse.errors import NotFound, ValidationFailed
+from shared.domain.odata import eq_filter, odata_literal
 
 pytestmark = pytest.mark.integration
 

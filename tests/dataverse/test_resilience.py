@@ -11,16 +11,10 @@ import httpx
 import pytest
 from azure.core.credentials import AccessToken
 
-from shared.dataverse import (
-    AuthFailed,
-    Budget,
-    BudgetExceeded,
-    DataverseClient,
-    Throttled,
-    TransientError,
-    correlation_scope,
-)
-from shared.platform.correlation import request_id_for
+from shared.dataverse.budget import Budget
+from shared.dataverse.client import DataverseClient
+from shared.dataverse.errors import AuthFailed, BudgetExceeded, Throttled, TransientError
+from shared.platform.correlation import correlation_scope, request_id_for
 from tests.dataverse.conftest import make_client
 
 pytestmark = pytest.mark.integration

@@ -9,18 +9,17 @@ from email.utils import format_datetime
 
 import pytest
 
-from shared.dataverse import (
+from shared.dataverse.batch import BatchRequest, decode_batch, encode_batch
+from shared.dataverse.errors import (
     AuthFailed,
-    BatchRequest,
     BudgetExceeded,
     Conflict,
     NotFound,
     Throttled,
     TransientError,
     ValidationFailed,
+    error_from_payload,
 )
-from shared.dataverse.batch import decode_batch, encode_batch
-from shared.dataverse.errors import error_from_payload
 from shared.dataverse.throttling import ConcurrencyLimiter, RetryAfterGate, parse_retry_after
 
 ROOT = "https://org.crm.dynamics.com/api/data/v9.2/"

@@ -7,13 +7,9 @@ from typing import Any
 
 import pytest
 
-from shared.dataverse import (
-    BatchRequest,
-    Conflict,
-    DataverseClient,
-    NotFound,
-    ValidationFailed,
-)
+from shared.dataverse.batch import BatchRequest
+from shared.dataverse.client import DataverseClient
+from shared.dataverse.errors import Conflict, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration
 

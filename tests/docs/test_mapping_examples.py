@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from mapping_store import SECTION_MODELS, WorkspaceCreate
+from shared.domain.mappings import SECTION_MODELS, WorkspaceCreate
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mappings.md"
 MODELS: dict[str, type[BaseModel]] = {**SECTION_MODELS, "workspace": WorkspaceCreate}

@@ -12,7 +12,7 @@ import azure.functions as func
 import pytest
 
 from functions import admin_mappings, admin_workspaces
-from mapping_store import SECTIONS
+from mapping_store.store import SECTIONS
 from shared.messaging.queue import InProcessQueue
 from shared.platform.settings import Settings
 from shared.services.root import Services

@@ -372,7 +372,7 @@ def test_associations_report_missing_records_and_replacements_in_the_ledger(stac
 
 
 def test_a_lead_workspace_writes_leads_with_their_parent_account(stack: Any) -> None:
-    from mapping_store import WorkspaceCreate
+    from shared.domain.mappings import WorkspaceCreate
 
     workspace, key = stack.services.store.create_workspace(
         WorkspaceCreate(name="Leads", environment_url=stack.sandbox.url, contact_entity="lead"), "tests"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
-from mapping_store import WorkspaceCreate
+from shared.domain.mappings import WorkspaceCreate
 
 
 def test_aliases_ledger_and_mappings_stay_inside_their_workspace(stack: Any) -> None:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mapping_store import MappingStore, Workspace, WorkspaceCreate
+from mapping_store.store import MappingStore
+from shared.domain.mappings import Workspace, WorkspaceCreate
 from shared.platform.settings import Settings
 from shared.storage.tables import TableStorage
 

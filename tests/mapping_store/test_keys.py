@@ -9,7 +9,9 @@ import logging
 
 import pytest
 
-from mapping_store import MappingStore, Workspace, WorkspaceCreate, authenticate, hash_key, key_id_of
+from mapping_store.keys import hash_key, key_id_of
+from mapping_store.store import MappingStore, authenticate
+from shared.domain.mappings import Workspace, WorkspaceCreate
 from shared.platform.errors import NotFound, Unauthorized
 from tests.conftest import TEST_KEY_SECRET
 from tests.mapping_store.conftest import Clock

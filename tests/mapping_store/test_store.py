@@ -9,17 +9,8 @@ from typing import Any
 
 import pytest
 
-from mapping_store import (
-    DEFAULT_ETAG,
-    MAX_DOCUMENT_CHARS,
-    SECTIONS,
-    ExportMapping,
-    MappingStore,
-    SyncMapping,
-    Workspace,
-    WorkspaceCreate,
-    default_section,
-)
+from mapping_store.store import DEFAULT_ETAG, MAX_DOCUMENT_CHARS, SECTIONS, MappingStore
+from shared.domain.mappings import ExportMapping, SyncMapping, Workspace, WorkspaceCreate, default_section
 from shared.platform.errors import AppError, BadRequest, NotFound, PreconditionFailed, PreconditionRequired
 from tests.mapping_store.conftest import Clock
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from mapping_store import DEFAULT_ETAG, MappingStore, Workspace
+from mapping_store.store import DEFAULT_ETAG, MappingStore
+from shared.domain.mappings import Workspace
 from shared.platform.errors import BadRequest
 
 GUID = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
