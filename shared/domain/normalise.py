@@ -31,7 +31,12 @@ __all__ = [
     "strip_accents",
 ]
 
-_psl = PublicSuffixList()
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes() -> PublicSuffixList:
+    """The public suffix list, parsed on first use (~30 ms) rather than at cold start."""
+    return PublicSuffixList()
 
 # The longest raw text each normaliser accepts as an identity. Longer values are no real e-mail (RFC
 # 5321: 320), name (Dataverse: first/last name 50, account name 160; a few hundred is generous), URL
@@ -129,14 +134,14 @@ def normalise_domain(value: str) -> str:
             return ""
     if not _HOSTNAME.match(host):
         return ""  # not a host name ("n/a", "acme[1].com", an IP literal): no identity
-    registrable = _psl.privatesuffix(host)
+    registrable = _public_suffixes().privatesuffix(host)
     return registrable or host.removeprefix("www.")
 
 
 def domain_label(value: str) -> str:
     """The registrable domain without its public suffix: `acme.com`, `acme.es`, `acme.co.uk` → `acme`."""
     domain = normalise_domain(value)
-    suffix = _psl.publicsuffix(domain) if domain else None
+    suffix = _public_suffixes().publicsuffix(domain) if domain else None
     if suffix and domain.endswith("." + suffix):
         return domain[: -len(suffix) - 1]
     return domain
