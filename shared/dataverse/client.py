@@ -33,7 +33,7 @@ from shared.dataverse.chunking import chunk_values
 from shared.dataverse.errors import (
     BudgetExceeded,
     DataverseError,
-    NotFound,
+    RecordNotFound,
     Throttled,
     ValidationFailed,
 )
@@ -44,7 +44,7 @@ from shared.dataverse.transport import build_http_client
 from shared.domain.odata import encode_query, in_filter, in_values_json, odata_literal
 from shared.platform.logs import logger
 
-__all__ = ["BulkAction", "DataverseClient", "WriteItem"]
+__all__ = ["BulkAction", "DataverseClient", "WriteSpec"]
 
 _log = logger("dataverse")
 
@@ -52,7 +52,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 BulkAction = Literal["CreateMultiple", "UpdateMultiple", "UpsertMultiple"]
-WriteItem = tuple[str | None, Mapping[str, Any], WriteMode]
+WriteSpec = tuple[str | None, Mapping[str, Any], WriteMode]
 Select = Sequence[str] | str | None
 
 API_PATH = "/api/data/v9.2/"
@@ -132,7 +132,7 @@ def _json(response: httpx.Response) -> Any:
     return response.json() if response.content.strip() else None
 
 
-def _given_up(item: WriteItem, error: DataverseError, exhausted: DataverseError) -> RecordResult:
+def _given_up(item: WriteSpec, error: DataverseError, exhausted: DataverseError) -> RecordResult:
     """A write left unsent when retrying stopped: still throttled, or out of retry budget."""
     final: DataverseError
     if isinstance(exhausted, Throttled):
@@ -283,7 +283,7 @@ class DataverseClient:
             budget=budget,
         )
         if not rows:
-            raise NotFound(f"no entity with set name {entity_set!r}", status=404)
+            raise RecordNotFound(f"no entity with set name {entity_set!r}", status=404)
         key = str(rows[0]["PrimaryIdAttribute"])
         with self._keys_lock:
             self._primary_keys[entity_set] = key
@@ -403,7 +403,7 @@ class DataverseClient:
         return [rows for group in self._run_all(run, starts) for rows in group]
 
     def get(self, entity_set: str, id: str, *, select: Select = None, budget: Budget | None = None) -> dict[str, Any]:
-        """One record by id; `NotFound` when it does not exist."""
+        """One record by id; `RecordNotFound` when it does not exist."""
         response = self._pipeline.send(
             "GET", f"{entity_set}({guid(id)})", params=_query_params(select=select), budget=budget
         )
@@ -458,7 +458,7 @@ class DataverseClient:
                 params = {"$select": "LogicalName", "$expand": "OptionSet($select=TrueOption,FalseOption)"}
             try:
                 return self._pages(casts + step, params, {}, budget)
-            except (NotFound, ValidationFailed) as exc:
+            except (RecordNotFound, ValidationFailed) as exc:
                 if step == "PicklistAttributeMetadata":
                     raise
                 _log.debug("metadata cast %s unavailable for %s: %s", step, logical_name, exc.code)
@@ -530,7 +530,7 @@ class DataverseClient:
         return _entity_id(response.headers)
 
     def update(self, entity_set: str, id: str, body: Mapping[str, Any], *, budget: Budget | None = None) -> None:
-        """PATCH an existing record (`If-Match: *`); `NotFound` when it does not exist."""
+        """PATCH an existing record (`If-Match: *`); `RecordNotFound` when it does not exist."""
         self.upsert(entity_set, id, body, mode="update_only", budget=budget)
 
     def upsert(
@@ -542,13 +542,13 @@ class DataverseClient:
         mode: WriteMode = "upsert",
         budget: Budget | None = None,
     ) -> None:
-        """PATCH by id: create or update; `create_only` raises `Conflict`, `update_only` raises `NotFound`."""
+        """PATCH by id: create or update; `create_only` raises `RecordConflict`, `update_only` `RecordNotFound`."""
         self._pipeline.send(
             "PATCH", f"{entity_set}({guid(id)})", json=dict(body), headers=_mode_headers(mode), budget=budget
         )
 
     def delete(self, entity_set: str, id: str, *, budget: Budget | None = None) -> None:
-        """DELETE a record; `NotFound` when it does not exist."""
+        """DELETE a record; `RecordNotFound` when it does not exist."""
         self._pipeline.send("DELETE", f"{entity_set}({guid(id)})", budget=budget)
 
     # -- batches and bulk writes -----------------------------------------------------------------
@@ -587,7 +587,7 @@ class DataverseClient:
     def write_many(
         self,
         entity_set: str,
-        items: Sequence[WriteItem],
+        items: Sequence[WriteSpec],
         *,
         budget: Budget | None = None,
         chunk_size: int | None = None,
@@ -611,7 +611,7 @@ class DataverseClient:
         groups = self._run_all(lambda chunk: self._write_chunk(entity_set, chunk, key, budget), chunks)
         return [result for group in groups for result in group]
 
-    def _write_request(self, entity_set: str, item: WriteItem, key: str | None) -> BatchRequest:
+    def _write_request(self, entity_set: str, item: WriteSpec, key: str | None) -> BatchRequest:
         record_id, body, mode = item
         if not record_id:
             if mode == "update_only":
@@ -625,7 +625,7 @@ class DataverseClient:
         return BatchRequest("PATCH", f"{entity_set}({guid(record_id)})", body=body, headers=headers, params=params)
 
     @staticmethod
-    def _record_result(item: WriteItem, response: BatchResponse) -> RecordResult:
+    def _record_result(item: WriteSpec, response: BatchResponse) -> RecordResult:
         record_id, _, mode = item
         error = response.error
         if error is not None:
@@ -642,7 +642,7 @@ class DataverseClient:
         return RecordResult(guid(record_id), True, response.status, None, created)
 
     def _write_chunk(
-        self, entity_set: str, items: list[WriteItem], key: str | None, budget: Budget
+        self, entity_set: str, items: list[WriteSpec], key: str | None, budget: Budget
     ) -> list[RecordResult]:
         """One `$batch` of writes, resending throttled or 5xx parts while the budget lasts."""
         results: dict[int, RecordResult] = {}
@@ -664,7 +664,7 @@ class DataverseClient:
         return [results[index] for index in range(len(items)) if index in results]
 
     def _send_writes(
-        self, entity_set: str, items: list[WriteItem], key: str | None, budget: Budget
+        self, entity_set: str, items: list[WriteSpec], key: str | None, budget: Budget
     ) -> list[BatchResponse]:
         """Send the writes as one continue-on-error `$batch`; one response per write, in order."""
         requests = [self._write_request(entity_set, item, key) for item in items]
@@ -674,7 +674,7 @@ class DataverseClient:
         return responses
 
     def _settle_writes(
-        self, items: list[WriteItem], pending: list[int], responses: list[BatchResponse]
+        self, items: list[WriteSpec], pending: list[int], responses: list[BatchResponse]
     ) -> tuple[dict[int, RecordResult], list[tuple[int, DataverseError]]]:
         """The final result of each sent write, and the retryable errors of those worth sending again."""
         settled: dict[int, RecordResult] = {}

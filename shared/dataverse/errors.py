@@ -16,9 +16,9 @@ from shared.dataverse.throttling import parse_retry_after
 __all__ = [
     "AuthFailed",
     "BudgetExceeded",
-    "Conflict",
     "DataverseError",
-    "NotFound",
+    "RecordConflict",
+    "RecordNotFound",
     "Throttled",
     "TransientError",
     "ValidationFailed",
@@ -79,11 +79,11 @@ class DataverseError(Exception):
         return f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, message={self.message!r})"
 
 
-class NotFound(DataverseError):
+class RecordNotFound(DataverseError):
     """The record (or entity set) does not exist (404 / 0x80040217)."""
 
 
-class Conflict(DataverseError):
+class RecordConflict(DataverseError):
     """A precondition failed or the key already exists (412 / 0x80040237)."""
 
 
@@ -166,9 +166,9 @@ def error_from_payload(
     if status == 429:
         return Throttled(text, retry_after=retry_after if retry_after is not None else 0.0, **kwargs)
     if status == 404 or lowered_code == RECORD_NOT_FOUND:
-        return NotFound(text, **kwargs)
+        return RecordNotFound(text, **kwargs)
     if status == 412 or lowered_code == DUPLICATE_KEY:
-        return Conflict(text, **kwargs)
+        return RecordConflict(text, **kwargs)
     if status in (401, 403):
         return AuthFailed(text, **kwargs)
     if status in _TRANSIENT_STATUSES or status >= 500:

@@ -34,8 +34,7 @@ from typing import Any
 
 from shared.dataverse.activities import bind
 from shared.dataverse.budget import Budget
-from shared.dataverse.errors import Conflict, DataverseError, ValidationFailed
-from shared.dataverse.errors import NotFound as RecordNotFound
+from shared.dataverse.errors import DataverseError, RecordConflict, RecordNotFound, ValidationFailed
 from shared.domain.campaign import CampaignEvent
 from shared.domain.entities import is_guid
 from shared.domain.genesy_models import ActivityCreate
@@ -265,7 +264,7 @@ def _write(ctx: WorkspaceContext, body: ActivityCreate, activity_id: str, budget
             _create_email(ctx, body, activity_id, person, person, sender, budget)
         else:
             _create_linkedin_task(ctx, body, activity_id, person, sender, budget)
-    except Conflict:
+    except RecordConflict:
         return False  # a concurrent or earlier call with the same key created it: same id, one record
     return True
 

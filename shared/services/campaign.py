@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from shared.dataverse.budget import Budget
-from shared.dataverse.errors import DataverseError, NotFound, ValidationFailed
+from shared.dataverse.errors import DataverseError, RecordNotFound, ValidationFailed
 from shared.domain.campaign import CampaignEvent, CampaignState, render_columns
 from shared.messaging.queue import OutgoingMessage
 from shared.platform.correlation import correlation_scope
@@ -134,8 +134,8 @@ def _write_columns(
         return CampaignOutcome("skipped", reason="no usable column")
     try:
         ctx.client.update(entity.entity_set, target, body, budget=budget)
-    except (NotFound, ValidationFailed) as exc:
-        if isinstance(exc, NotFound):
+    except (RecordNotFound, ValidationFailed) as exc:
+        if isinstance(exc, RecordNotFound):
             reason = f"{entity.label} {target} is not in Dynamics; its campaign values are kept and written later"
         else:
             reason = f"{exc.column}: {exc.message}" if exc.column and exc.column not in exc.message else exc.message

@@ -28,9 +28,8 @@ from typing import Any
 
 from shared.dataverse.activities import TASK_COMPLETED
 from shared.dataverse.budget import Budget
-from shared.dataverse.client import WriteItem
-from shared.dataverse.errors import Conflict, DataverseError, ValidationFailed
-from shared.dataverse.errors import NotFound as RecordNotFound
+from shared.dataverse.client import WriteSpec
+from shared.dataverse.errors import DataverseError, RecordConflict, RecordNotFound, ValidationFailed
 from shared.domain.entities import is_guid, issued_kind, new_record_id
 from shared.domain.genesy_models import TaskCreate, TaskPatch
 from shared.domain.mapping_engine import resolve_owner
@@ -289,7 +288,7 @@ def write_queued_task(
     regarding_id = ctx.services.aliases.resolve(ctx.workspace.id, kind, [str(fields["regarding_id"])])
     logical = "account" if kind == "company" else ctx.contact.logical_name
     due = fields.get("scheduled_end")
-    with contextlib.suppress(Conflict):  # a redelivery: the task exists already
+    with contextlib.suppress(RecordConflict):  # a redelivery: the task exists already
         ctx.client.create_task(
             subject=str(fields["subject"]),
             description=fields.get("description"),
@@ -411,7 +410,7 @@ def batch_patch_tasks(ctx: WorkspaceContext, ids: Sequence[str], completed: bool
         return []
     current, queued = _read_all(ctx, ids)
     patch = TaskPatch(completed=completed)
-    writes: list[WriteItem] = []
+    writes: list[WriteSpec] = []
     for task_id, task in current.items():
         if task_id in queued:
             current[task_id] = _patch_queued(ctx, task, patch)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.dataverse.client import WriteItem as WriteSpec
-from shared.dataverse.errors import AuthFailed, DataverseError, NotFound, ValidationFailed
+from shared.dataverse.client import WriteSpec
+from shared.dataverse.errors import AuthFailed, DataverseError, RecordNotFound, ValidationFailed
 from shared.dataverse.models import RecordResult, WriteMode
 from shared.domain.entities import EntityKind
 from shared.domain.mapping_engine import RecordPlan
@@ -88,7 +88,7 @@ def remedy(error: DataverseError) -> str:
         )
     if isinstance(error, AuthFailed):
         return "give the app's Dynamics user a security role with the privilege Dataverse names, then retry"
-    if isinstance(error, NotFound):
+    if isinstance(error, RecordNotFound):
         return "the record does not exist in Dynamics (deleted, or never written: see its ledger row)"
     if isinstance(error, ValidationFailed):
         return f"Dynamics refused the value{column}: fix it in Genesy or change the mapping, then retry"
@@ -273,7 +273,7 @@ def decide_associations(
 
 def _association_not_found(error: DataverseError | None, contact_entity: str) -> tuple[str, str] | None:
     """Genesy's wording for a link that failed because one side does not exist in Dynamics."""
-    if not isinstance(error, NotFound):
+    if not isinstance(error, RecordNotFound):
         return None
     lowered = error.message.lower()
     missing = "Contact" if lowered.startswith(contact_entity) or not lowered.startswith("account") else "Company"

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.dataverse.budget import Budget
-from shared.dataverse.errors import DataverseError
-from shared.dataverse.errors import NotFound as RecordNotFound
+from shared.dataverse.errors import DataverseError, RecordNotFound
 from shared.domain.entities import issued_kind
 from shared.domain.mapping_engine import build_record, is_engaged, resolve_owner
 from shared.domain.matching import Match, plan_id_queries

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.dataverse.client import DataverseClient
-from shared.dataverse.errors import NotFound, ValidationFailed
+from shared.dataverse.errors import RecordNotFound, ValidationFailed
 from shared.domain.odata import eq_filter, odata_literal
 
 pytestmark = pytest.mark.integration
@@ -126,7 +126,7 @@ def test_get_and_not_found(sandbox: Any, client: DataverseClient) -> None:
     record_id = sandbox.store.insert("contact", {"lastname": "Getter", "firstname": "Gail"})
     row = client.get("contacts", record_id, select=["firstname", "lastname"])
     assert (row["firstname"], row["lastname"]) == ("Gail", "Getter")
-    with pytest.raises(NotFound) as caught:
+    with pytest.raises(RecordNotFound) as caught:
         client.get("contacts", str(uuid.uuid4()))
     assert caught.value.code == "0x80040217"
     with pytest.raises(ValueError):

@@ -13,8 +13,8 @@ from shared.dataverse.batch import BatchRequest, decode_batch, encode_batch
 from shared.dataverse.errors import (
     AuthFailed,
     BudgetExceeded,
-    Conflict,
-    NotFound,
+    RecordConflict,
+    RecordNotFound,
     Throttled,
     TransientError,
     ValidationFailed,
@@ -85,9 +85,9 @@ def test_decode_batch_with_changeset_and_errors() -> None:
 @pytest.mark.parametrize(
     ("status", "code", "message", "kind", "column"),
     [
-        (404, "0x80040217", "contact With Id = x Does Not Exist", NotFound, None),
-        (412, "0x80040237", "A record with matching key values already exists.", Conflict, None),
-        (400, "0x80040237", "Cannot insert duplicate key.", Conflict, None),
+        (404, "0x80040217", "contact With Id = x Does Not Exist", RecordNotFound, None),
+        (412, "0x80040237", "A record with matching key values already exists.", RecordConflict, None),
+        (400, "0x80040237", "Cannot insert duplicate key.", RecordConflict, None),
         (400, "0x80060888", "Could not find a property named 'new_x' on type 'Microsoft.Dynamics.CRM.contact'.",
          ValidationFailed, "new_x"),
         (400, "0x80040200", "A value for the required attribute 'lastname' of entity 'contact' must be provided.",

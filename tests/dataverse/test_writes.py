@@ -9,7 +9,7 @@ import pytest
 
 from shared.dataverse.batch import BatchRequest
 from shared.dataverse.client import DataverseClient
-from shared.dataverse.errors import Conflict, NotFound, ValidationFailed
+from shared.dataverse.errors import RecordConflict, RecordNotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration
 
@@ -26,14 +26,14 @@ def test_create_returns_id_and_representation(sandbox: Any, client: DataverseCli
 
 def test_update_upsert_modes_and_delete(sandbox: Any, client: DataverseClient) -> None:
     record_id = str(uuid.uuid4())
-    with pytest.raises(NotFound):
+    with pytest.raises(RecordNotFound):
         client.update("contacts", record_id, {"lastname": "Nobody"})
-    with pytest.raises(NotFound):
+    with pytest.raises(RecordNotFound):
         client.upsert("contacts", record_id, {"lastname": "Nobody"}, mode="update_only")
     assert sandbox.store.get("contact", record_id) is None
 
     client.upsert("contacts", record_id, {"lastname": "First"}, mode="create_only")
-    with pytest.raises(Conflict) as conflict:
+    with pytest.raises(RecordConflict) as conflict:
         client.upsert("contacts", record_id, {"lastname": "Again"}, mode="create_only")
     assert conflict.value.status == 412
     client.upsert("contacts", record_id, {"lastname": "Second"})
@@ -47,7 +47,7 @@ def test_update_upsert_modes_and_delete(sandbox: Any, client: DataverseClient) -
 
     client.delete("contacts", record_id)
     assert sandbox.store.get("contact", record_id) is None
-    with pytest.raises(NotFound):
+    with pytest.raises(RecordNotFound):
         client.delete("contacts", record_id)
 
 
@@ -82,7 +82,7 @@ def test_write_many_one_bad_record_fails_alone(sandbox: Any, client: DataverseCl
     failed = results[1].error
     assert isinstance(failed, ValidationFailed)
     assert (failed.code, failed.column, results[1].status) == ("0x80044331", "firstname", 400)
-    assert isinstance(results[4].error, NotFound)
+    assert isinstance(results[4].error, RecordNotFound)
     assert not results[1].retryable
     assert sandbox.store.get("contact", bad) is None
     assert sandbox.store.get("contact", good_new)["lastname"] == "New"
@@ -119,7 +119,7 @@ def test_batch_with_changeset_is_atomic(sandbox: Any, client: DataverseClient) -
     ])
     assert [r.status for r in responses] == [200, 404]
     assert [row["lastname"] for row in responses[0].json()["value"]] == ["O'Brien"]
-    assert isinstance(responses[1].error, NotFound)
+    assert isinstance(responses[1].error, RecordNotFound)
 
 
 def test_bulk_actions_are_all_or_nothing(sandbox: Any, client: DataverseClient) -> None:
