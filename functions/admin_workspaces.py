@@ -11,7 +11,7 @@ from typing import Any
 import azure.functions as func
 
 from mapping_store.store import MappingStore
-from shared.domain.mappings import WorkspaceCreate
+from shared.domain.mappings import Workspace, WorkspaceCreate
 from shared.platform.errors import BadRequest
 from shared.platform.http import handle_errors, json_response, parse_body, read_json
 from shared.services.root import ServicesProvider
@@ -50,6 +50,12 @@ def _grace_seconds(req: func.HttpRequest) -> float | None:
     return float(grace)
 
 
+def _workspace_reply(store: MappingStore, workspace: Workspace) -> func.HttpResponse:
+    """A workspace with the ETag an update must send back as If-Match."""
+    etag = store.workspace_etag(workspace.id)
+    return json_response({"workspace": workspace.model_dump(mode="json")}, headers={"ETag": etag})
+
+
 def blueprint(services: ServicesProvider) -> func.Blueprint:
     """This module's functions, calling the use cases with the app's services."""
     bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -83,9 +89,7 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
     def get_workspace(req: func.HttpRequest) -> func.HttpResponse:
         store = _store()
         workspace_id = req.route_params.get("workspace_id", "")
-        workspace = store.get_workspace(workspace_id)
-        etag = store.workspace_etag(workspace_id)
-        return json_response({"workspace": workspace.model_dump(mode="json")}, headers={"ETag": etag})
+        return _workspace_reply(store, store.get_workspace(workspace_id))
 
     @bp.function_name("manage_update_workspace")
     @bp.route(route="manage/workspaces/{workspace_id}", methods=["PATCH"], auth_level=_AUTH)
@@ -94,9 +98,9 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
         store = _store()
         workspace_id = req.route_params.get("workspace_id", "")
         store.get_workspace(workspace_id)
-        workspace = store.update_workspace(workspace_id, read_json(req), req.headers.get("if-match"))
-        etag = store.workspace_etag(workspace_id)
-        return json_response({"workspace": workspace.model_dump(mode="json")}, headers={"ETag": etag})
+        return _workspace_reply(
+            store, store.update_workspace(workspace_id, read_json(req), req.headers.get("if-match"))
+        )
 
     @bp.function_name("manage_rotate_key")
     @bp.route(route="manage/workspaces/{workspace_id}/keys", methods=["POST"], auth_level=_AUTH)
