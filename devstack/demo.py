@@ -66,6 +66,7 @@ class SessionDriver:
     workspace_id: str
     features: frozenset[str]
     out: Callable[[str], None] = print
+    admin_key: str | None = None  # the host's function key for the admin API (None: the host checks none)
 
     @property
     def settings(self) -> Settings:
@@ -186,6 +187,7 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
     seed_accounts = {str(r["accountid"]) for r in _rows(driver.sandbox, "account")}
     alice = _connect(driver, data, result, http)
     _export_companies(driver, data, result, http)
+    _preview_contact(driver, data, result)
     country_for = _export_contacts(driver, data, result, http)
     late = _associate(driver, data, result, http)
     _check_companies_landed(driver, data, result, seed_accounts)
@@ -243,6 +245,57 @@ def _export_companies(driver: SessionDriver, data: DemoDataset, result: SessionR
             result.company_ids.get(expected.external_id) == synced_ids.get(expected.external_id),
         )
     _drain(driver, result, "company export")
+
+
+def _preview_contact(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> None:
+    """Before the export: the admin previews one contact that exists in Dynamics (`POST manage/…/preview`),
+    column by column — the value in Dynamics now, the value the export would write, and the decision."""
+    if not data.existing_contacts:
+        return
+    expected = data.existing_contacts[0]
+    seed_id = SEED_IDS[expected.seed_keys[0]]
+    driver.out(f"2b. The admin previews {expected.external_id}'s export: POST manage/workspaces/{{id}}/preview")
+    headers = {"x-functions-key": driver.admin_key} if driver.admin_key else {}
+    body = {
+        "kind": "contact",
+        "records": [data.contact(expected.external_id)],
+        "exportValues": {DEMO_CONTACT_EXPORT_FIELD: "Ireland"},
+    }
+    response = driver.api.post(f"manage/workspaces/{driver.workspace_id}/preview", json=body, headers=headers)
+    if response.status_code != 200:
+        result.check("the admin preview answers 200", False, f"got {response.status_code}: {response.text[:300]}")
+        return
+    [preview] = response.json()["records"]
+    match = preview["match"]
+    driver.out(_preview_table(driver, expected.external_id, preview))
+    seed_row = driver.sandbox.store.get("contact", seed_id) or {}
+    shown = [
+        c["column"]
+        for c in preview["columns"]
+        if c["column"] != "ownerid" and c["current"] not in (None, "") and c["current"] == seed_row.get(c["column"])
+    ]
+    result.check(
+        f"the preview of {expected.external_id} shows the seeded contact's current values",
+        match["record"] == seed_id and bool(shown),
+        f"{match['decision']} {match['record']}; current values shown for {', '.join(shown) or 'no column'}",
+    )
+
+
+def _preview_table(driver: SessionDriver, external_id: str, preview: dict[str, Any]) -> str:
+    """One previewed record as a table: each column now, what the export would write, and the decision."""
+    match = preview["match"]
+    rule = (match.get("rule") or {}).get("description")
+    title = f"Preview of {external_id}: {match['decision']} {match['record']}" + (f" by {rule}" if rule else "")
+    users = {str(u["systemuserid"]): str(u["fullname"]) for u in _rows(driver.sandbox, "systemuser")}
+
+    def shown(column: str, value: Any) -> Any:
+        return users.get(str(value), value) if column == "ownerid" else value
+
+    rows = [
+        [c["column"], shown(c["column"], c["current"]), shown(c["column"], c["value"]), c["decision"]]
+        for c in preview["columns"]
+    ]
+    return render_table(title, ["Column", "In Dynamics now", "Export would write", "Decision"], rows)
 
 
 def _export_contacts(driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http) -> dict[str, str]:
@@ -925,6 +978,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     workspace_id=stack.workspace.id,
                     features=features_of(stack.host, stack.settings),
                     out=say,
+                    admin_key=stack.admin_key,
                 )
                 result = run_session(driver, dataset)
             for block in result.report:

@@ -14,12 +14,16 @@ MODULES: tuple[str, ...] = (
     "functions.admin_workspaces",
     "functions.admin_mappings",
     "functions.admin_operations",
+    "functions.admin_identities",
+    "functions.admin_metadata",
     "functions.reconciliation",
     "functions.genesy_records",
     "functions.writes_worker",
     "functions.genesy_tasks",
     "functions.genesy_activities",
+    "functions.genesy_campaign_events",
     "functions.campaign_worker",
+    "functions.openapi",
 )
 
 

@@ -1,7 +1,10 @@
 """Admin API for the four mapping sections: read with ETag, replace with If-Match, history.
 
 Function-key protected (`AuthLevel.FUNCTION`), under `manage/`. PUT without If-Match is refused with
-428 so that no admin silently overwrites another's change; a stale If-Match gets 412.
+428 so that no admin silently overwrites another's change; a stale If-Match gets 412. A PUT is checked
+against the environment's live Dynamics metadata and the other sections first
+(`shared.services.validation`): any error answers 422 with every problem and saves nothing; warnings
+come back with the saved section.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from mapping_store.store import SECTIONS, MappingStore
 from shared.platform.errors import BadRequest
 from shared.platform.http import handle_errors, json_response, read_json
 from shared.services.root import ServicesProvider
+from shared.services.validation import save_section
 
 __all__ = ["blueprint"]
 
 
 _AUTH = func.AuthLevel.FUNCTION
 
-_ENVELOPE = {"section", "version", "etag", "updated_at", "updated_by", "document"}
+_ENVELOPE = {"section", "version", "etag", "updated_at", "updated_by", "document", "warnings"}
 
 
 def _ids(req: func.HttpRequest) -> tuple[str, str]:
@@ -54,11 +58,11 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
     @handle_errors
     def put_mapping(req: func.HttpRequest) -> func.HttpResponse:
         workspace_id, section = _ids(req)
-        store = _store()
-        store.get_section(workspace_id, section)  # 404 for an unknown workspace/section before body errors
+        _store().get_section(workspace_id, section)  # 404 for an unknown workspace/section before body errors
         actor = req.headers.get("x-actor") or "admin"
-        saved = store.put_section(workspace_id, section, _document(read_json(req)), req.headers.get("if-match"), actor)
-        return json_response(saved.body(), headers={"ETag": saved.etag})
+        document = _document(read_json(req))
+        result = save_section(services(), workspace_id, section, document, req.headers.get("if-match"), actor)
+        return json_response(result.reply().model_dump(mode="json"), headers={"ETag": result.saved.etag})
 
     @bp.function_name("manage_mapping_history")
     @bp.route(route="manage/workspaces/{workspace_id}/mappings/{section}/history", methods=["GET"], auth_level=_AUTH)

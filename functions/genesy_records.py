@@ -13,6 +13,7 @@ from shared.domain.genesy_models import (
     CompaniesRequest,
     CompaniesUpdateRequest,
     ContactsRequest,
+    ContactsSyncRequest,
     ContactsUpdateRequest,
     IdsRequest,
 )
@@ -103,7 +104,7 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
     @genesy_call
     def contacts_sync(req: func.HttpRequest) -> func.HttpResponse:
         ctx = services().genesy(req.headers)
-        body = parse_body(req, ContactsRequest)
+        body = parse_body(req, ContactsSyncRequest)
         return json_response({"results": export.sync_records(ctx, "contact", [c.fields() for c in body.contacts])})
 
     @bp.route(route="contacts/batch", methods=["POST"], auth_level=ANON)

@@ -66,6 +66,7 @@ __all__ = [
     "DEFAULT_ETAG",
     "MAX_DOCUMENT_CHARS",
     "SECTIONS",
+    "UNAUTHORIZED_MESSAGE",
     "HistoryEntry",
     "MappingStore",
     "VersionedSection",
@@ -734,23 +735,38 @@ def _as(kind: type[_M], document: BaseModel) -> _M:
     return document
 
 
+UNAUTHORIZED_MESSAGE = (
+    "missing or invalid API key: send the workspace's key in the header configured for it (default X-API-Key)"
+)
+
+
+def _refused(reason: str, *args: object) -> Unauthorized:
+    """The one 401 every refused key gets; the specific reason goes to the log (never the key)."""
+    log.info("refused a Genesy call: " + reason, *args)
+    return Unauthorized(UNAUTHORIZED_MESSAGE)
+
+
 def authenticate(store: MappingStore, headers: Mapping[str, str]) -> Workspace:
     """The workspace a Genesy request belongs to, from the `gdk_…` key in its configured header.
 
     Any header may carry the key (header names compare case-insensitively), but it must be the one the
-    workspace configured (`key_header`); otherwise, or for a missing, unknown or expired key,
-    `Unauthorized` — whose message never contains the key.
+    workspace configured (`key_header`); otherwise, or for a missing, malformed, unknown or expired key, or
+    several different keys, `Unauthorized` with one and the same message (`UNAUTHORIZED_MESSAGE`), so a
+    caller learns nothing about why; the reason is logged, with the key id at most.
     """
     found = [(name.lower(), key) for name, value in headers.items() if (key := key_value(str(value))) is not None]
     if not found:
-        raise Unauthorized("missing API key: send it in the header configured for the workspace (default X-API-Key)")
+        raise _refused("no API key in any header")
     if len({key for _, key in found}) > 1:
-        raise Unauthorized("several different API keys were sent; send exactly one")
-    workspace_id = store.keys.resolve(found[0][1])
+        raise _refused("%d different API keys were sent", len({key for _, key in found}))
+    try:
+        workspace_id = store.keys.resolve(found[0][1])
+    except Unauthorized as exc:
+        raise _refused("%s", exc.message) from None
     try:
         workspace = store.mappings(workspace_id).workspace
     except NotFound:
-        raise Unauthorized("invalid API key") from None
+        raise _refused("the key's workspace %s no longer exists", workspace_id) from None
     if workspace.key_header.lower() not in {name for name, _ in found}:
-        raise Unauthorized(f"send the API key in the '{workspace.key_header}' header")
+        raise _refused("workspace %s: the key was not sent in its '%s' header", workspace_id, workspace.key_header)
     return workspace

@@ -1,9 +1,19 @@
 """Start/stop the sandbox: uvicorn over TLS (trustme test CA) in a background thread, plus the fake
-managed-identity endpoint; `Sandbox` is the handle tests use to seed, inspect and tune it."""
+managed-identity endpoint; `Sandbox` is the handle tests use to seed, inspect and tune it.
+
+Key material on disk: the server's certificate and private key are written to a private temporary
+directory (`dataverse-sandbox-*`) only for uvicorn to load them, and removed as soon as the server has
+started; the CA's key never leaves memory. The directory keeps the CA certificate (what clients trust) and
+the owning process id, and is removed by `stop()`, at interpreter exit, or — when its process was killed —
+by the next sandbox started on the machine.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
+import os
 import shutil
 import ssl
 import tempfile
@@ -27,6 +37,10 @@ from devstack.identity_endpoint import IdentityEndpoint, start_identity_endpoint
 from devstack.ports import free_port, wait_for_port
 
 __all__ = ["Sandbox", "start_sandbox"]
+
+_WORKDIR_PREFIX = "dataverse-sandbox-"
+_OWNER_FILE = "owner.pid"
+_ORPHAN_AGE_S = 86400.0  # a directory from before owner files existed is removed once this old
 
 
 @dataclass
@@ -114,14 +128,47 @@ class Sandbox:
         self._server.should_exit = True
         self._thread.join(timeout=15)
         self.identity.stop()
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        _remove_workdir(self._workdir)
+
+
+def _remove_workdir(workdir: str) -> None:
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _owner_alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # a process of another user
+        return True
+    return True
+
+
+def _remove_orphaned_workdirs(parent: str | None = None) -> None:
+    """Remove the directories of sandboxes whose process died without `stop()` (killed, crashed)."""
+    base = Path(parent or tempfile.gettempdir())
+    for workdir in base.glob(f"{_WORKDIR_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if not workdir.is_dir() or workdir.stat().st_uid != os.getuid():
+                continue
+            owner = workdir / _OWNER_FILE
+            if owner.exists():
+                orphaned = not _owner_alive(owner.read_text().strip())
+            else:
+                orphaned = time.time() - workdir.stat().st_mtime > _ORPHAN_AGE_S
+            if orphaned:
+                _remove_workdir(str(workdir))
 
 
 def start_sandbox(config: SandboxConfig | None = None, port: int = 0, timeout: float = 30.0) -> Sandbox:
     """Start the HTTPS sandbox on 127.0.0.1 (free port unless given) and the identity endpoint."""
     cfg = config or SandboxConfig()
     initial = cfg.copy()
-    workdir = tempfile.mkdtemp(prefix="dataverse-sandbox-")
+    _remove_orphaned_workdirs()
+    workdir = tempfile.mkdtemp(prefix=_WORKDIR_PREFIX)
+    (Path(workdir) / _OWNER_FILE).write_text(str(os.getpid()))
+    atexit.register(_remove_workdir, workdir)
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     ca_path = Path(workdir) / "ca.pem"
@@ -151,11 +198,17 @@ def start_sandbox(config: SandboxConfig | None = None, port: int = 0, timeout: f
     thread = threading.Thread(target=run, name="dataverse-sandbox", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise RuntimeError("the Dataverse sandbox did not start")
-        time.sleep(0.02)
+    try:
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the Dataverse sandbox did not start")
+            time.sleep(0.02)
+    except BaseException:
+        server.should_exit = True
+        _remove_workdir(workdir)
+        raise
+    finally:
+        cert_path.unlink(missing_ok=True)  # loaded by now (or never to be): the private key leaves the disk
     wait_for_port(port, timeout=timeout)
     identity = start_identity_endpoint(signer, ttl_s=lambda: cfg.token_ttl_s)
     return Sandbox(url=url, ca_cert_path=str(ca_path), config=cfg, store=store, metrics=metrics,

@@ -71,11 +71,13 @@ _KNOWN_PRIMARY_KEYS = {
 }
 _ENTITY_ID_RE = re.compile(r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)\s*$")
 _ENTITY_SELECT = "LogicalName,EntitySetName,PrimaryIdAttribute,PrimaryNameAttribute"
-_ATTRIBUTE_SELECT = "LogicalName,AttributeType,AttributeTypeName,RequiredLevel,IsValidForCreate,IsValidForUpdate"
+_ATTRIBUTE_SELECT = (
+    "LogicalName,DisplayName,AttributeType,AttributeTypeName,RequiredLevel,IsValidForCreate,IsValidForUpdate"
+)
 _TASK_SELECT = (
     "activityid,subject,description,scheduledend,actualend,statecode,statuscode,_regardingobjectid_value,_ownerid_value"
 )
-_USER_SELECT = ["systemuserid", "fullname", "internalemailaddress", "isdisabled"]
+_USER_SELECT = ["systemuserid", "fullname", "internalemailaddress", "domainname", "isdisabled"]
 
 _worker = threading.local()
 
@@ -427,6 +429,7 @@ class DataverseClient:
                 name=str(row.get("fullname") or ""),
                 email=row.get("internalemailaddress"),
                 disabled=bool(row.get("isdisabled", False)),
+                upn=row.get("domainname"),
             )
             for row in rows
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -9,7 +10,19 @@ from typing import Any
 
 from shared.dataverse.models import ColumnMetadata, EntityMetadata
 
-__all__ = ["MetadataCache", "build_entity_metadata", "option_labels"]
+__all__ = [
+    "DISPLAY_NAME_SELECT",
+    "MetadataCache",
+    "build_entity_metadata",
+    "display_label",
+    "display_names",
+    "option_choices",
+    "option_labels",
+    "with_display_names",
+]
+
+# `$select` of the base `Attributes` collection that reads each column's display name.
+DISPLAY_NAME_SELECT = "LogicalName,DisplayName"
 
 _REQUIRED_LEVELS = frozenset({"ApplicationRequired", "SystemRequired"})
 
@@ -38,20 +51,36 @@ def option_labels(options: Iterable[Any]) -> dict[str, int]:
     return result
 
 
-def _option_set_options(attribute: Mapping[str, Any]) -> dict[str, int]:
+def display_label(label: Any) -> str | None:
+    """The label Dynamics shows (the user's language, else the first localized one)."""
+    texts = _label_texts(label)
+    return texts[0] if texts else None
+
+
+def option_choices(options: Iterable[Any]) -> tuple[tuple[int, str], ...]:
+    """`(value, label)` of every option, in Dynamics' order (the label as shown, or the value)."""
+    result: list[tuple[int, str]] = []
+    for option in options:
+        if not isinstance(option, Mapping) or option.get("Value") is None:
+            continue
+        value = int(option["Value"])
+        result.append((value, display_label(option.get("Label")) or str(value)))
+    return tuple(result)
+
+
+def _option_set_items(attribute: Mapping[str, Any]) -> list[Any]:
     for key in ("OptionSet", "GlobalOptionSet"):
         option_set = attribute.get(key)
         if isinstance(option_set, Mapping) and option_set.get("Options"):
-            return option_labels(option_set["Options"])
-    return {}
+            return list(option_set["Options"])
+    return []
 
 
-def _boolean_options(attribute: Mapping[str, Any]) -> dict[str, int]:
+def _boolean_items(attribute: Mapping[str, Any]) -> list[Any]:
     option_set = attribute.get("OptionSet")
     if not isinstance(option_set, Mapping):
-        return {}
-    options = [option_set.get("TrueOption"), option_set.get("FalseOption")]
-    return option_labels(o for o in options if o is not None)
+        return []
+    return [o for o in (option_set.get("TrueOption"), option_set.get("FalseOption")) if o is not None]
 
 
 def _column_type(attribute: Mapping[str, Any]) -> str:
@@ -69,24 +98,28 @@ def build_entity_metadata(
     boolean_attributes: Iterable[Mapping[str, Any]],
 ) -> EntityMetadata:
     """Combine the entity definition (with `Attributes`) and the typed attribute casts into one object."""
-    options: dict[str, dict[str, int]] = {}
+    items: dict[str, list[Any]] = {}
     for attribute in choice_attributes:
-        options[str(attribute["LogicalName"])] = _option_set_options(attribute)
+        items[str(attribute["LogicalName"])] = _option_set_items(attribute)
     for attribute in boolean_attributes:
-        options[str(attribute["LogicalName"])] = _boolean_options(attribute)
+        items[str(attribute["LogicalName"])] = _boolean_items(attribute)
     columns: dict[str, ColumnMetadata] = {}
     for attribute in entity.get("Attributes") or []:
         name = str(attribute["LogicalName"])
         level = attribute.get("RequiredLevel")
         level_value = level.get("Value") if isinstance(level, Mapping) else level
+        options = items.get(name, [])
         columns[name] = ColumnMetadata(
             logical_name=name,
             type=_column_type(attribute),
             max_length=max_lengths.get(name, attribute.get("MaxLength")),
             required=level_value in _REQUIRED_LEVELS,
-            options=options.get(name, {}),
+            options=option_labels(options),
             valid_for_create=bool(attribute.get("IsValidForCreate", True)),
             valid_for_update=bool(attribute.get("IsValidForUpdate", True)),
+            display_name=display_label(attribute.get("DisplayName")),
+            required_level=str(level_value) if level_value else None,
+            choices=option_choices(options),
         )
     return EntityMetadata(
         logical_name=str(entity["LogicalName"]),
@@ -95,6 +128,26 @@ def build_entity_metadata(
         primary_name=entity.get("PrimaryNameAttribute"),
         columns=columns,
     )
+
+
+def display_names(attributes: Iterable[Any]) -> dict[str, str]:
+    """`{logical name: display name}` from rows of the base `Attributes` collection."""
+    names: dict[str, str] = {}
+    for attribute in attributes:
+        if isinstance(attribute, Mapping) and attribute.get("LogicalName"):
+            label = display_label(attribute.get("DisplayName"))
+            if label:
+                names[str(attribute["LogicalName"])] = label
+    return names
+
+
+def with_display_names(metadata: EntityMetadata, names: Mapping[str, str]) -> EntityMetadata:
+    """The same metadata with the display names filled in where they were missing."""
+    columns = dict(metadata.columns)
+    for name, column in metadata.columns.items():
+        if not column.display_name and name in names:
+            columns[name] = dataclasses.replace(column, display_name=names[name])
+    return dataclasses.replace(metadata, columns=columns)
 
 
 class MetadataCache:

@@ -32,6 +32,7 @@ __all__ = [
     "ContactIn",
     "ContactUpdate",
     "ContactsRequest",
+    "ContactsSyncRequest",
     "ContactsUpdateRequest",
     "IdsRequest",
     "RecordKind",
@@ -208,6 +209,14 @@ class _ExportCall(_Body):
 
 
 class ContactsRequest(_ExportCall):
+    """`POST /contacts` (export): at most 100 contacts, Genesy's documented batch size."""
+
+    contacts: list[ContactIn] = Field(max_length=MAX_CONTACTS_PER_CALL)
+
+
+class ContactsSyncRequest(_ExportCall):
+    """`POST /contacts/sync`: at most 1000 contacts."""
+
     contacts: list[ContactIn] = Field(max_length=MAX_SYNC_PER_CALL)
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from shared.domain.mappings import EntityExportMapping, UserMapping, WritePolicy
-from shared.domain.metadata import ColumnMetadata, EntityMetadata
+from shared.domain.metadata import ColumnMetadata, EntityMetadata, SystemUser
 from shared.domain.normalise import canonical_linkedin_url
 
 __all__ = [
@@ -24,13 +24,16 @@ __all__ = [
     "OwnerDecision",
     "RecordPlan",
     "Skipped",
+    "UserDirectory",
     "Write",
     "build_record",
     "convert_value",
     "fit_value",
     "is_engaged",
     "resolve_export_values",
+    "resolve_identity",
     "resolve_owner",
+    "resolve_sender",
 ]
 
 _TEXT_TYPES = {"String", "Memo"}
@@ -54,6 +57,12 @@ class Write:
     column: str
     value: Any
     source: str  # field:<genesy field> | fixed | export:<name> | engagement | owner | parent
+    truncated: bool = False  # the value was cut to the column's length (the note is in the plan's warnings)
+
+
+# Why a mapped column is not written (`Skipped.code`): the write policy or an empty value leave the column
+# as it is; the others drop a value Dynamics would not take.
+SKIP_CODES = ("no_value", "if_empty", "on_create", "not_engaged", "no_column", "read_only", "unconvertible")
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ class Skipped:
     column: str
     source: str
     reason: str
+    code: str = ""  # one of SKIP_CODES
+    value: Any = None  # the value that was not written (None when there was none)
 
 
 @dataclass
@@ -86,8 +97,9 @@ class RecordPlan:
 @dataclass(frozen=True)
 class OwnerDecision:
     owner_id: str | None
-    source: str  # ownerId | users | default | none
+    source: str  # ownerId | users | identities | auto-matched | default | none
     note: str | None = None
+    via: str | None = None  # the Genesy value that named the owner (an id, e-mail or sender identity)
 
 
 def _empty(value: Any) -> bool:
@@ -121,59 +133,138 @@ def is_engaged(record: Mapping[str, Any], campaign_activity_seen: bool = False) 
     return not _empty(campaigns) or campaign_activity_seen
 
 
+@dataclass(frozen=True)
+class UserDirectory:
+    """Enabled Dynamics users as owner resolution needs them: their ids, and whose each address is.
+
+    Addresses are the primary e-mail and the user name (`domainname`, the UPN) when it is an address,
+    compared without case; an address two users share names neither.
+    """
+
+    ids: frozenset[str]
+    by_address: Mapping[str, str]
+
+    @classmethod
+    def of(cls, users: UserDirectory | Iterable[SystemUser | str]) -> UserDirectory:
+        """From enabled users (or bare ids, which match by id only)."""
+        if isinstance(users, UserDirectory):
+            return users
+        ids: set[str] = set()
+        owners: dict[str, set[str]] = {}
+        for user in users:
+            if isinstance(user, str):
+                ids.add(user.strip().lower())
+                continue
+            user_id = user.id.strip().lower()
+            ids.add(user_id)
+            for address in (user.email, user.upn):
+                if address and "@" in address:
+                    owners.setdefault(address.strip().lower(), set()).add(user_id)
+        unique = {address: next(iter(found)) for address, found in owners.items() if len(found) == 1}
+        return cls(frozenset(ids), unique)
+
+    def user_with_address(self, value: str) -> str | None:
+        return self.by_address.get(value.strip().lower())
+
+
 def resolve_owner(
     record: Mapping[str, Any],
     users: UserMapping,
-    enabled_user_ids: Collection[str],
+    enabled_users: UserDirectory | Iterable[SystemUser | str],
     *,
     creating: bool,
 ) -> OwnerDecision:
-    """Owner on export: Genesy's `ownerId` (one of our /users), else the user mapping, else the default.
+    """Owner on export: Genesy's `ownerId` (one of our /users), else the Genesy user it names — by the
+    user mapping, else auto-matched by e-mail to an enabled Dynamics user — else the default owner.
 
-    A disabled or unknown user falls through to the next source. An update only changes the owner
-    when Genesy chose one explicitly.
+    The exporting user is `ownerId`, then the record's `users.owner_field` (default `ownerEmail`). A disabled
+    or unknown user falls through to the next source. An update only changes the owner when Genesy chose
+    one explicitly (`ownerId`).
     """
-    enabled = {u.lower() for u in enabled_user_ids}
+    directory = UserDirectory.of(enabled_users)
     notes: list[str] = []
     owner_id = record.get("ownerId")
     if not _empty(owner_id):
-        chosen = _chosen_owner(str(owner_id), users, enabled)
+        chosen = _named_user(str(owner_id), users, directory, notes, by_id=True)
         if chosen is not None:
             return chosen
         notes.append(f"ownerId {owner_id!r} is not an enabled Dynamics user")
     elif not creating:
         return OwnerDecision(None, "none")
-    mapped = _exporter_user(record, users)
-    if mapped and mapped in enabled:
-        return OwnerDecision(mapped, "users", _joined(notes))
+    for name in dict.fromkeys((users.owner_field, "ownerEmail")):
+        value = record.get(name)
+        if name != "ownerId" and not _empty(value):
+            chosen = _named_user(str(value), users, directory, notes)
+            if chosen is not None:
+                return replace(chosen, note=_joined(notes))
+            notes.append(f"{name} {value!r} names no enabled Dynamics user (by the user mapping or e-mail)")
+    return _default_owner(users, directory, notes, applies=creating or bool(notes))
+
+
+def resolve_sender(
+    candidates: Sequence[str], users: UserMapping, enabled_users: UserDirectory | Iterable[SystemUser | str]
+) -> OwnerDecision:
+    """Our user behind an activity, from who Genesy says sent it (in order of trust): a candidate that is an
+    enabled user's id, or mapped (sender `identities`, then `users`); else one auto-matched by e-mail; else
+    the default owner."""
+    directory = UserDirectory.of(enabled_users)
+    identities = {i.identity.strip().lower(): i.systemuser_id for i in users.identities}
+    by_genesy = _users_by_genesy_user(users)
+    notes: list[str] = []
+    for candidate in (c.strip().lower() for c in candidates if c and c.strip()):
+        if candidate in directory.ids:
+            return OwnerDecision(candidate, "ownerId", via=candidate)
+        for source, mapped in (("identities", identities.get(candidate)), ("users", by_genesy.get(candidate))):
+            if mapped and mapped in directory.ids:
+                return OwnerDecision(mapped, source, via=candidate)
+            if mapped:
+                notes.append(f"{source} maps {candidate!r} to {mapped}, not an enabled Dynamics user")
+    for candidate in candidates:
+        matched = directory.user_with_address(candidate) if candidate else None
+        if matched:
+            return OwnerDecision(matched, "auto-matched", _joined(notes), via=candidate.strip().lower())
+    return _default_owner(users, directory, notes, applies=True)
+
+
+def resolve_identity(
+    identity: str, role: str, users: UserMapping, enabled_users: UserDirectory | Iterable[SystemUser | str]
+) -> OwnerDecision:
+    """Whom a Genesy identity seen as `role` resolves to now: "owner" (an export's `ownerId` or owner field:
+    the user mapping and e-mail) or "sender" (an activity's sender: identities too)."""
+    if role == "sender":
+        return resolve_sender([identity], users, enabled_users)
+    directory = UserDirectory.of(enabled_users)
+    notes: list[str] = []
+    chosen = _named_user(identity, users, directory, notes, by_id=True)
+    return chosen or _default_owner(users, directory, notes, applies=True)
+
+
+def _named_user(
+    value: str, users: UserMapping, directory: UserDirectory, notes: list[str], *, by_id: bool = False
+) -> OwnerDecision | None:
+    """The enabled Dynamics user a Genesy value names: its id (`by_id`), the user mapping, or its e-mail."""
+    candidate = value.strip().lower()
+    if by_id and candidate in directory.ids:
+        return OwnerDecision(candidate, "ownerId", via=candidate)
+    mapped = _users_by_genesy_user(users).get(candidate)
+    if mapped and mapped in directory.ids:
+        return OwnerDecision(mapped, "users", via=candidate)
     if mapped:
         notes.append(f"mapped user {mapped} is disabled")
-    if creating or notes:
-        default = users.default_owner_id
-        if default and default in enabled:
-            return OwnerDecision(default, "default", _joined(notes))
-        if default:
-            notes.append(f"default owner {default} is disabled")
-    return OwnerDecision(None, "none", _joined(notes))
-
-
-def _chosen_owner(owner_id: str, users: UserMapping, enabled: Collection[str]) -> OwnerDecision | None:
-    """The enabled Dynamics user Genesy's `ownerId` names, directly or through the user mapping."""
-    candidate = owner_id.strip().lower()
-    if candidate in enabled:
-        return OwnerDecision(candidate, "ownerId")
-    mapped = _users_by_genesy_user(users).get(candidate)
-    if mapped and mapped in enabled:
-        return OwnerDecision(mapped, "users")
+    matched = directory.user_with_address(candidate)
+    if matched:
+        return OwnerDecision(matched, "auto-matched", via=candidate)
     return None
 
 
-def _exporter_user(record: Mapping[str, Any], users: UserMapping) -> str | None:
-    """The Dynamics user mapped to the record's exporting user (`users.owner_field`), if any."""
-    exporter = record.get(users.owner_field)
-    if _empty(exporter):
-        return None
-    return _users_by_genesy_user(users).get(str(exporter).strip().lower())
+def _default_owner(users: UserMapping, directory: UserDirectory, notes: list[str], *, applies: bool) -> OwnerDecision:
+    """The default owner when it applies and is enabled; else no owner (the application user's stands)."""
+    default = users.default_owner_id
+    if applies and default and default in directory.ids:
+        return OwnerDecision(default, "default", _joined(notes))
+    if applies and default:
+        notes.append(f"default owner {default} is disabled")
+    return OwnerDecision(None, "none", _joined(notes))
 
 
 def _users_by_genesy_user(users: UserMapping) -> dict[str, str]:
@@ -205,6 +296,7 @@ class Fitted:
 
     value: Any
     notes: tuple[str, ...] = ()
+    truncated: bool = False  # text cut to the column's length
 
 
 def _utf16_length(text: str) -> int:
@@ -232,6 +324,7 @@ def _to_text(value: Any, column: ColumnMetadata) -> Fitted:
     else:
         text = value if isinstance(value, str) else str(value)
     notes: list[str] = []
+    truncated = False
     if not text.isascii() and _SURROGATES.search(text):
         text = _SURROGATES.sub("\ufffd", text)
         notes.append("characters that are not valid Unicode (lone surrogates) replaced with \ufffd")
@@ -242,7 +335,8 @@ def _to_text(value: Any, column: ColumnMetadata) -> Fitted:
             raise ValueError(f"{length} characters do not fit in {limit}, and this value would be wrong if cut")
         text = _cut(text, limit)
         notes.append(f"cut to {limit} characters (was {length})")
-    return Fitted(text, tuple(notes))
+        truncated = True
+    return Fitted(text, tuple(notes), truncated)
 
 
 def _whole_number(value: Any) -> int:
@@ -420,6 +514,10 @@ def _policy_allows(policy: WritePolicy, column: str, existing: Mapping[str, Any]
     return None
 
 
+def _policy_code(reason: str) -> str:
+    return "on_create" if reason.startswith("on_create") else "if_empty"
+
+
 def _source_value(source: str, value: Any) -> Any:
     """A mapped Genesy field's value as we write it: LinkedIn URLs in their canonical form."""
     if source in LINKEDIN_SOURCES and isinstance(value, str):
@@ -449,7 +547,9 @@ def _candidates(
         if engaged:
             candidates.append((engagement.column, engagement.value, "engagement", engagement.policy))
         else:
-            plan.skipped.append(Skipped(engagement.column, "engagement", "the record took part in no campaign"))
+            plan.skipped.append(
+                Skipped(engagement.column, "engagement", "the record took part in no campaign", "not_engaged")
+            )
     return candidates
 
 
@@ -460,20 +560,24 @@ def _refusal(
     policy: WritePolicy,
     existing: Mapping[str, Any] | None,
     metadata: EntityMetadata | None,
-) -> tuple[str, str | None] | None:
-    """Why this column is not written — (reason, warning or None) — or None when it may be."""
+) -> tuple[str, str | None, str] | None:
+    """Why this column is not written — (reason, warning or None, code) — or None when it may be."""
     if _empty(value):
-        return "no value", None
+        return "no value", None, "no_value"
     refusal = _policy_allows(policy, column, existing)
     if refusal:
-        return refusal, None
+        return refusal, None, _policy_code(refusal)
     if metadata is None:
         return None
     meta = metadata.columns.get(column)
     if meta is None:
-        return f"{metadata.logical_name} has no column '{column}'", f"{column}: no such column in Dynamics"
+        return (
+            f"{metadata.logical_name} has no column '{column}'",
+            f"{column}: no such column in Dynamics",
+            "no_column",
+        )
     if not (meta.valid_for_create if plan.creating else meta.valid_for_update):
-        return "Dynamics does not allow writing this column", None
+        return "Dynamics does not allow writing this column", None, "read_only"
     return None
 
 
@@ -499,18 +603,18 @@ def build_record(
     for column, value, source, policy in _candidates(mapping, record, export_values, plan, engaged=engaged):
         refusal = _refusal(plan, column, value, policy, existing, metadata)
         if refusal is not None:
-            plan.skipped.append(Skipped(column, source, refusal[0]))
+            plan.skipped.append(Skipped(column, source, refusal[0], refusal[2], None if _empty(value) else value))
             plan.warnings.extend([refusal[1]] if refusal[1] else [])
             continue
         try:
             fitted = fit_value(value, columns.get(column))
         except ValueError as exc:
-            plan.skipped.append(Skipped(column, source, str(exc)))
+            plan.skipped.append(Skipped(column, source, str(exc), "unconvertible", value))
             plan.warnings.append(f"{column}: {exc}")
             continue
         plan.warnings.extend(f"{column}: {note}" for note in fitted.notes)
         plan.body[column] = fitted.value
-        plan.writes.append(Write(column, fitted.value, source))
+        plan.writes.append(Write(column, fitted.value, source, fitted.truncated))
     if owner is not None:
         _add_owner(plan, owner)
     if plan.creating and metadata is not None:

@@ -11,8 +11,9 @@ __all__ = ["ColumnMetadata", "EntityMetadata", "SystemUser"]
 class SystemUser:
     id: str
     name: str
-    email: str | None
+    email: str | None  # primary e-mail (`internalemailaddress`)
     disabled: bool
+    upn: str | None = None  # user name (`domainname`): the UPN for Entra ID users, `DOMAIN\\user` on premises
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,11 @@ class ColumnMetadata:
     options: dict[str, int] = field(default_factory=dict)
     valid_for_create: bool = True
     valid_for_update: bool = True
+    # For the admin's editors: the label Dynamics shows, the raw required level (None, Recommended,
+    # ApplicationRequired, SystemRequired) and the choice options in their order, with their labels.
+    display_name: str | None = None
+    required_level: str | None = None
+    choices: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

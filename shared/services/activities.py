@@ -38,6 +38,7 @@ from shared.dataverse.errors import DataverseError, RecordConflict, RecordNotFou
 from shared.domain.campaign import CampaignEvent
 from shared.domain.entities import is_guid
 from shared.domain.genesy_models import ActivityCreate
+from shared.domain.mapping_engine import resolve_sender
 from shared.domain.write_messages import WriteItem as QueuedItem
 from shared.domain.write_messages import WriteMessage
 from shared.platform.correlation import current_correlation_id
@@ -124,18 +125,11 @@ def _sender_candidates(body: ActivityCreate) -> list[str]:
 
 
 def _sender(ctx: WorkspaceContext, body: ActivityCreate) -> str | None:
-    """Our user behind the message: ownerId (an enabled user, or mapped), a mapped sender identity, or the
-    default owner."""
-    enabled = {u.id.lower() for u in enabled_users(ctx)}
-    users = ctx.mappings.users
-    identities = {i.identity.lower(): i.systemuser_id for i in users.identities}
-    by_genesy = {u.genesy_user.lower(): u.systemuser_id for u in users.users}
-    for candidate in _sender_candidates(body):
-        for mapped in (candidate, identities.get(candidate), by_genesy.get(candidate)):
-            if mapped and mapped in enabled:
-                return mapped
-    default = users.default_owner_id
-    return default if default and default in enabled else None
+    """Our user behind the message: ownerId (an enabled user, or mapped), a mapped sender identity, an enabled
+    user auto-matched by e-mail, or the default owner (`shared.domain.mapping_engine.resolve_sender`)."""
+    candidates = _sender_candidates(body)
+    ctx.services.identities.saw(ctx.workspace.id, "activity.sender", candidates)
+    return resolve_sender(candidates, ctx.mappings.users, enabled_users(ctx)).owner_id
 
 
 def _response(

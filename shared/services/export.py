@@ -13,7 +13,7 @@ from shared.dataverse.budget import Budget
 from shared.dataverse.errors import DataverseError
 from shared.domain.copies import merge_copies
 from shared.domain.entities import EntityKind, is_guid, issued_kind, new_record_id
-from shared.domain.mapping_engine import ExportValueError, resolve_export_values, resolve_owner
+from shared.domain.mapping_engine import ExportValueError, UserDirectory, resolve_export_values, resolve_owner
 from shared.domain.matching import Match, MatchTarget, group_identities
 from shared.domain.write_messages import WriteItem, WriteMessage
 from shared.messaging.outgoing import to_outgoing
@@ -147,6 +147,12 @@ def _remember_matches(ctx: WorkspaceContext, kind: str, matches: Iterable[Match]
         recent.saw(ctx.workspace.id, kind, match.crm_id, seen_parent)
 
 
+def _saw_owners(ctx: WorkspaceContext, kind: str, records: Sequence[Mapping[str, Any]]) -> None:
+    """Note the Genesy users the records name as owners (a Table write only for ones new to this process)."""
+    fields = ("ownerId", ctx.mappings.users.owner_field, "ownerEmail")
+    ctx.services.identities.saw_records(ctx.workspace.id, kind, records, fields)
+
+
 def _owners_differ(copies: Sequence[Mapping[str, Any]]) -> bool:
     return len({str(c.get("ownerId")).strip().lower() for c in copies if c.get("ownerId") not in (None, "")}) > 1
 
@@ -154,13 +160,14 @@ def _owners_differ(copies: Sequence[Mapping[str, Any]]) -> bool:
 def _owner_check(ctx: WorkspaceContext) -> Callable[[Any], bool]:
     """Whether a Genesy `ownerId` resolves to an enabled Dynamics user (directly or by the user mapping)."""
     try:
-        enabled = [u.id for u in enabled_users(ctx)]
+        enabled = UserDirectory.of(enabled_users(ctx))
     except DataverseError:
-        enabled = []
+        enabled = UserDirectory.of([])
     users = ctx.mappings.users
 
     def resolves(owner_id: Any) -> bool:
-        return resolve_owner({"ownerId": owner_id}, users, enabled, creating=False).source in ("ownerId", "users")
+        decision = resolve_owner({"ownerId": owner_id}, users, enabled, creating=False)
+        return decision.source in ("ownerId", "users", "auto-matched")
 
     return resolves
 
@@ -189,6 +196,7 @@ def accept_export(
         return []
     message = export_message(ctx, kind, records, chosen_values)
     enqueue(ctx, message)
+    _saw_owners(ctx, kind, records)
     crm_ids = {str(item.external_id): item.crm_id for item in message.items}
     return [{"externalId": str(r["externalId"]), "crmId": crm_ids[str(r["externalId"])]} for r in records]
 
@@ -250,6 +258,7 @@ def accept_update(
         results.append({"crmId": crm_id, "success": True})
     if items:
         enqueue(ctx, _message(ctx, "update", kind, items, export_values))
+    _saw_owners(ctx, kind, updates)
     return results
 
 

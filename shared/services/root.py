@@ -26,6 +26,7 @@ from shared.platform.credential import azure_credential
 from shared.platform.settings import Settings
 from shared.storage.activity_index import ActivityIndex
 from shared.storage.campaign_state import CampaignStore
+from shared.storage.identities import IdentityStore
 from shared.storage.ledger import AliasStore, Ledger
 from shared.storage.pending import PendingItems
 from shared.storage.recent import RecentRecords
@@ -112,6 +113,7 @@ class Services:
         self.pending = PendingItems(self.tables)
         self.campaign_state = CampaignStore(self.tables)
         self.activity_index = ActivityIndex(self.tables)
+        self.identities = IdentityStore(self.tables)  # Genesy identities seen (owners, senders)
         self.sender = sender if sender is not None else build_sender(settings, lambda: self.credential)
         self.recent = RecentRecords()
         self.users = UsersCache(settings.users_cache_seconds)

@@ -150,8 +150,8 @@ def _regarding(ctx: WorkspaceContext, contact_id: str | None, company_id: str | 
 
 
 def _owner(ctx: WorkspaceContext, owner_id: str | None) -> str | None:
-    users = [u.id for u in enabled_users(ctx)]
-    return resolve_owner({"ownerId": owner_id}, ctx.mappings.users, users, creating=True).owner_id
+    """An enabled user by id, by the user mapping or auto-matched by e-mail; else the default owner."""
+    return resolve_owner({"ownerId": owner_id}, ctx.mappings.users, enabled_users(ctx), creating=True).owner_id
 
 
 def _regarding_kinds(ctx: WorkspaceContext, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:

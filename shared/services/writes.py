@@ -17,7 +17,7 @@ from typing import Any
 from shared.dataverse.budget import Budget
 from shared.dataverse.errors import DataverseError, RecordNotFound
 from shared.domain.entities import issued_kind
-from shared.domain.mapping_engine import build_record, is_engaged, resolve_owner
+from shared.domain.mapping_engine import UserDirectory, build_record, is_engaged, resolve_owner
 from shared.domain.matching import Match, plan_id_queries
 from shared.domain.metadata import EntityMetadata
 from shared.domain.record_types import RecordType
@@ -114,7 +114,7 @@ def _plan_one(
     ctx: WorkspaceContext,
     message: WriteMessage,
     record_type: RecordType,
-    context: tuple[EntityMetadata, set[str], set[str]],
+    context: tuple[EntityMetadata, UserDirectory, set[str]],
     reads: _Reads,
     index: int,
 ) -> PlannedRecord:
@@ -148,7 +148,7 @@ def plan_records(ctx: WorkspaceContext, message: WriteMessage, budget: Budget) -
     record_type = ctx.record(message.kind)
     reads = _read(ctx, message, record_type, budget)
     metadata = ctx.client.entity_metadata(record_type.entity.logical_name, budget=budget)
-    users = {u.id.lower() for u in enabled_users(ctx)}
+    users = UserDirectory.of(enabled_users(ctx))
     seen = _campaign_seen(ctx, record_type, list(message.items), reads.targets)
     context = (metadata, users, seen)
     planned = [_plan_one(ctx, message, record_type, context, reads, i) for i in range(len(message.items))]

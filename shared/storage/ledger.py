@@ -4,34 +4,82 @@ Ledger: one row per record and operation (create/update/associate) per workspace
 outcome — status, Dynamics id and aliases, Dataverse's code and message, attempts, times — so every
 accepted record is either in Dynamics or here with a reason.
 
+The log: every write of a ledger row also writes an index row in the workspace's log partition
+(`<workspace>~log`), keyed by reverse time (`~` + .NET max ticks - ticks of `at`, then the record's row
+key), so the newest rows come first in Table Storage's own order: a page of the log is one range query
+(status, kind and the time window filtered by the service) and `limit` means the newest rows. A record
+written again gets a new index row; the row it replaces is recognised as stale on read (the record's row
+names its current index row in `log_row`), skipped, and deleted. The continuation token is the last
+index row key returned, so paging is stable while new outcomes arrive (they sort before it).
+
 Aliases: when the worker finds that a record it was told to create already exists, the id we handed
 Genesy becomes an alias of the existing record; later calls with that id reach the right record.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import heapq
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any, Literal
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.domain.odata import odata_literal
 from shared.storage.tables import TableStorage, escape_key
 
-__all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerStatus", "Operation"]
+__all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerPage", "LedgerStatus", "Operation"]
 
 LedgerStatus = Literal["accepted", "created", "updated", "skipped", "failed", "ambiguous", "retrying"]
 Operation = Literal["create", "update", "associate"]
 _TX_LIMIT = 100
+# The log index: .NET's DateTime.MaxValue.Ticks, ticks (100 ns) counted from 0001-01-01 UTC.
+_MAX_TICKS = 3_155_378_975_999_999_999
+_TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+_LOG_PARTITION_SUFFIX = "~log"
+_READERS = 16  # point reads in flight when checking a page of the log
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _reverse_ticks(at: datetime) -> int:
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return _MAX_TICKS - (aware - _TICKS_EPOCH) // timedelta(microseconds=1) * 10
+
+
+def _log_row_key(at: datetime, row_key: str) -> str:
+    """The index row of a ledger row written at `at`: newest first in RowKey order."""
+    return f"~{_reverse_ticks(at):019d}|{row_key}"
+
+
+def _log_partition(workspace_id: str) -> str:
+    return escape_key(workspace_id) + _LOG_PARTITION_SUFFIX
+
+
+def encode_continuation(log_row: str) -> str:
+    return base64.urlsafe_b64encode(log_row.encode()).decode().rstrip("=")
+
+
+def decode_continuation(token: str) -> str:
+    """The index row key a continuation token stands for; ValueError when it is not one of ours."""
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("not a continuation token of this log") from None
+    if not (len(text) > 21 and text[0] == "~" and text[1:20].isdigit() and text[20] == "|"):
+        raise ValueError("not a continuation token of this log")
+    return text
 
 
 @dataclass
@@ -53,10 +101,17 @@ class LedgerEntry:
     at: datetime = field(default_factory=_now)
     # What it takes to retry this record (kept for failed/retrying records only).
     retry: dict[str, Any] | None = None
+    # Read from the log index, which notes whether the row keeps a retry payload but does not copy it.
+    retry_kept: bool = False
 
     @property
     def row_key(self) -> str:
         return escape_key(f"{self.kind}|{self.operation}|{self.key}")
+
+    @property
+    def log_row(self) -> str:
+        """This outcome's row in the workspace's log index."""
+        return _log_row_key(self.at, self.row_key)
 
     def to_entity(self) -> dict[str, Any]:
         return {
@@ -77,7 +132,19 @@ class LedgerEntry:
             "correlation_id": self.correlation_id or "",
             "at": self.at,
             "retry": _retry_text(self.retry),
+            "log_row": self.log_row,
         }
+
+    def to_log_entity(self) -> dict[str, Any]:
+        """The index row: the outcome without the retry payload, keyed newest first, naming its record's row."""
+        entity = self.to_entity()
+        entity.update(
+            PartitionKey=_log_partition(self.workspace_id),
+            RowKey=entity.pop("log_row"),
+            row=entity["RowKey"],
+            retryable=bool(entity.pop("retry")),
+        )
+        return entity
 
     @classmethod
     def from_entity(cls, workspace_id: str, entity: Mapping[str, Any]) -> LedgerEntry:
@@ -99,6 +166,7 @@ class LedgerEntry:
             correlation_id=entity.get("correlation_id") or None,
             at=at if isinstance(at, datetime) else _now(),
             retry=json.loads(entity["retry"]) if entity.get("retry") else None,
+            retry_kept=bool(entity.get("retryable")),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -114,7 +182,7 @@ class LedgerEntry:
             "message": self.message,
             "warnings": self.warnings,
             "attempts": self.attempts,
-            "retryable": bool(self.retry),
+            "retryable": bool(self.retry) or self.retry_kept,
             "at": self.at.isoformat(),
         }
 
@@ -143,12 +211,41 @@ def _upsert_all(table: TableClient, entities: Sequence[dict[str, Any]]) -> None:
             table.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
 
 
+@dataclass(frozen=True)
+class LedgerPage:
+    """A page of the log, newest first; `next` continues after it (None: nothing older matched)."""
+
+    entries: list[LedgerEntry]
+    next: str | None
+
+
+_SUMMARY_COLUMNS = [
+    "kind",
+    "operation",
+    "key",
+    "status",
+    "crm_id",
+    "external_id",
+    "aliases",
+    "code",
+    "message",
+    "warnings",
+    "at",
+    "attempts",
+    "retry",
+]
+
+
 class Ledger:
     def __init__(self, tables: TableStorage):
         self._table = tables.table("ledger")
 
     def record(self, entries: Iterable[LedgerEntry]) -> None:
-        _upsert_all(self._table, [e.to_entity() for e in entries])
+        """Write each record's latest outcome. The log index rows go first: a record row always names an
+        index row that exists (an index row whose record row was never written is skipped on read)."""
+        chosen = list(entries)
+        _upsert_all(self._table, [e.to_log_entity() for e in chosen])
+        _upsert_all(self._table, [e.to_entity() for e in chosen])
 
     def get(self, workspace_id: str, kind: str, operation: Operation, key: str) -> LedgerEntry | None:
         row_key = escape_key(f"{kind}|{operation}|{key}")
@@ -159,46 +256,126 @@ class Ledger:
         return LedgerEntry.from_entity(workspace_id, entity)
 
     def entries(
-        self, workspace_id: str, *, status: str | None = None, kind: str | None = None, limit: int = 1000
+        self,
+        workspace_id: str,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
     ) -> list[LedgerEntry]:
-        query = f"PartitionKey eq {odata_literal(escape_key(workspace_id))}"
-        if status:
-            query += f" and status eq {odata_literal(status)}"
-        if kind:
-            query += f" and kind eq {odata_literal(kind)}"
-        out: list[LedgerEntry] = []
-        for entity in self._table.query_entities(query, results_per_page=min(limit, 1000)):
-            out.append(LedgerEntry.from_entity(workspace_id, entity))
-            if len(out) >= limit:
-                break
-        return out
+        """The newest `limit` matching records, retry payloads included (for retries and reconciliation,
+        which need whole rows; the admin log pages through `log`). Reads every matching record row."""
+        query, parameters = _filter("PartitionKey eq @pk", escape_key(workspace_id), status=status, kind=kind)
+        if since is not None:
+            query += " and at ge @since"
+            parameters["since"] = since
+        if until is not None:
+            query += " and at le @until"
+            parameters["until"] = until
+        rows = self._table.query_entities(query, parameters=parameters, results_per_page=1000)
+        found = (LedgerEntry.from_entity(workspace_id, entity) for entity in rows)
+        return heapq.nlargest(limit, found, key=lambda e: e.at)
+
+    def log(
+        self,
+        workspace_id: str,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+        continuation: str | None = None,
+    ) -> LedgerPage:
+        """The log, newest first: at most `limit` records' latest outcomes, `at` within [since, until].
+
+        `continuation` is a page's `next`; ValueError when it is not one. One range query on the log
+        index, and one point read per row returned to check it is the record's current outcome.
+        """
+        query, parameters = _filter("PartitionKey eq @pk", _log_partition(workspace_id), status=status, kind=kind)
+        bounds = {
+            "RowKey gt @after": decode_continuation(continuation) if continuation else None,
+            "RowKey ge @newest": f"~{_reverse_ticks(until):019d}" if until is not None else None,
+            "RowKey lt @oldest": f"~{_reverse_ticks(since) + 1:019d}" if since is not None else None,
+        }
+        for clause, value in bounds.items():
+            if value is not None:
+                query += f" and {clause}"
+                parameters[clause.rsplit("@", 1)[1]] = value
+        rows = iter(self._table.query_entities(query, parameters=parameters, results_per_page=min(limit + 20, 1000)))
+        found: list[LedgerEntry] = []
+        last = ""
+        with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="ledger-log") as pool:
+            while chunk := list(islice(rows, min(limit - len(found), 100))):
+                for entity in self._current(workspace_id, chunk, pool):
+                    found.append(LedgerEntry.from_entity(workspace_id, entity))
+                    last = str(entity["RowKey"])
+                if len(found) >= limit:
+                    more = next(rows, None) is not None
+                    return LedgerPage(found, encode_continuation(last) if more else None)
+        return LedgerPage(found, None)
+
+    def _current(self, workspace_id: str, chunk: Sequence[Any], pool: ThreadPoolExecutor) -> Iterator[Any]:
+        """The index rows of `chunk` that are their record's current outcome, in order; the ones a newer
+        outcome replaced are deleted (best effort)."""
+        partition = escape_key(workspace_id)
+
+        def current_row(index_row: Any) -> str | None:
+            try:
+                entity = self._table.get_entity(partition, str(index_row.get("row", "")), select=["log_row"])
+            except ResourceNotFoundError:
+                return None
+            return str(entity.get("log_row") or "")
+
+        stale = []
+        for index_row, current in zip(chunk, pool.map(current_row, chunk), strict=True):
+            if current == index_row["RowKey"]:
+                yield index_row
+            elif current and current < index_row["RowKey"]:  # replaced by a newer outcome
+                stale.append(index_row)
+        if stale:
+            with contextlib.suppress(AzureError):  # another reader may have deleted them first
+                self._table.submit_transaction([("delete", row) for row in stale])
+
+    def reindex(self, workspace_id: str) -> int:
+        """Give rows written before the log index existed their index row; how many needed one."""
+        query = "PartitionKey eq @pk"
+        rows = self._table.query_entities(query, parameters={"pk": escape_key(workspace_id)})
+        missing = [LedgerEntry.from_entity(workspace_id, e) for e in rows if not e.get("log_row")]
+        self.record(missing)
+        return len(missing)
 
     def summary(self, workspace_id: str) -> dict[str, Any]:
-        """Sync health: counts by kind and status, and the latest failures with their reasons."""
+        """Sync health: counts by kind and status, records with warnings by kind, and the latest records
+        that need attention (failed, retrying, ambiguous) with their reasons, warnings and aliases."""
         counts: dict[str, dict[str, int]] = {}
+        warnings: dict[str, int] = {}
         failures: list[LedgerEntry] = []
-        query = f"PartitionKey eq {odata_literal(escape_key(workspace_id))}"
-        select = [
-            "kind",
-            "operation",
-            "key",
-            "status",
-            "crm_id",
-            "external_id",
-            "code",
-            "message",
-            "at",
-            "attempts",
-            "retry",
-        ]
-        for entity in self._table.query_entities(query, select=select):
+        query = "PartitionKey eq @pk"
+        rows = self._table.query_entities(query, parameters={"pk": escape_key(workspace_id)}, select=_SUMMARY_COLUMNS)
+        for entity in rows:
             entry = LedgerEntry.from_entity(workspace_id, entity)
             bucket = counts.setdefault(entry.kind, {})
             bucket[entry.status] = bucket.get(entry.status, 0) + 1
+            if entry.warnings:
+                warnings[entry.kind] = warnings.get(entry.kind, 0) + 1
             if entry.status in ("failed", "retrying", "ambiguous"):
                 failures.append(entry)
-        failures.sort(key=lambda e: e.at, reverse=True)
-        return {"counts": counts, "attention": [f.as_dict() for f in failures[:50]]}
+        attention = heapq.nlargest(50, failures, key=lambda e: e.at)
+        return {"counts": counts, "warnings": warnings, "attention": [f.as_dict() for f in attention]}
+
+
+def _filter(base: str, partition: str, *, status: str | None, kind: str | None) -> tuple[str, dict[str, Any]]:
+    query, parameters = base, {"pk": partition}
+    if status:
+        query += " and status eq @status"
+        parameters["status"] = status
+    if kind:
+        query += " and kind eq @kind"
+        parameters["kind"] = kind
+    return query, parameters
 
 
 class AliasStore:

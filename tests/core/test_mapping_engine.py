@@ -2,12 +2,15 @@ import pytest
 
 from shared.domain.mapping_engine import (
     ExportValueError,
+    UserDirectory,
     build_record,
     convert_value,
     fit_value,
     is_engaged,
     resolve_export_values,
+    resolve_identity,
     resolve_owner,
+    resolve_sender,
 )
 from shared.domain.mappings import (
     EngagementField,
@@ -15,11 +18,12 @@ from shared.domain.mappings import (
     ExportField,
     FieldMapping,
     FixedField,
+    IdentityMapping,
     UserMapping,
     UserMappingEntry,
     WritePolicy,
 )
-from shared.domain.metadata import ColumnMetadata, EntityMetadata
+from shared.domain.metadata import ColumnMetadata, EntityMetadata, SystemUser
 
 U1 = "11111111-1111-1111-1111-111111111111"
 U2 = "22222222-2222-2222-2222-222222222222"
@@ -318,6 +322,98 @@ def test_owner_resolution_order_and_fallbacks() -> None:
         owner=resolve_owner({}, users, enabled, creating=True),
     )
     assert plan.body == {"ownerid@odata.bind": f"/systemusers({U3})"}
+
+
+ALICE = SystemUser(U1, "Alice", "Alice.Martin@contoso.example", False, upn="alice@contoso.onmicrosoft.com")
+BRUNO = SystemUser(U2, "Bruno", "bruno@contoso.example", False)
+CHLOE = SystemUser(U3, "Chloé", None, False, upn="CONTOSO\\chloe")
+
+
+def test_an_owner_named_by_email_is_auto_matched_to_an_enabled_user() -> None:
+    users = UserMapping(default_owner_id=U3)
+    enabled = [ALICE, BRUNO, CHLOE]
+    by_email = resolve_owner({"ownerEmail": "alice.martin@CONTOSO.example"}, users, enabled, creating=True)
+    assert (by_email.owner_id, by_email.source, by_email.via) == (U1, "auto-matched", "alice.martin@contoso.example")
+    by_upn = resolve_owner({"ownerEmail": " Alice@Contoso.onmicrosoft.com "}, users, enabled, creating=True)
+    assert (by_upn.owner_id, by_upn.source) == (U1, "auto-matched")
+    by_owner_id = resolve_owner({"ownerId": "bruno@contoso.example"}, users, enabled, creating=False)
+    assert (by_owner_id.owner_id, by_owner_id.source) == (U2, "auto-matched")
+    # Not an enabled user's address (disabled users are not listed): the default owner, with a note.
+    gone = resolve_owner({"ownerEmail": "dana.gone@contoso.example"}, users, enabled, creating=True)
+    assert (gone.owner_id, gone.source) == (U3, "default") and "dana.gone" in (gone.note or "")
+    # A `DOMAIN\\user` user name is no address; an update with only an owner e-mail keeps its owner.
+    assert UserDirectory.of(enabled).user_with_address("contoso\\chloe") is None
+    assert resolve_owner({"ownerEmail": "bruno@contoso.example"}, users, enabled, creating=False).owner_id is None
+
+
+def test_the_user_mapping_wins_over_auto_match_unless_its_user_is_disabled() -> None:
+    mapped = UserMapping(users=[UserMappingEntry(genesy_user="alice.martin@contoso.example", systemuser_id=U2)])
+    decision = resolve_owner({"ownerEmail": "alice.martin@contoso.example"}, mapped, [ALICE, BRUNO], creating=True)
+    assert (decision.owner_id, decision.source) == (U2, "users")
+    fallback = resolve_owner({"ownerEmail": "alice.martin@contoso.example"}, mapped, [ALICE], creating=True)
+    assert (fallback.owner_id, fallback.source) == (U1, "auto-matched") and "disabled" in (fallback.note or "")
+    # Bare ids still work (no e-mail known): the previous callers' form.
+    assert resolve_owner({"ownerId": U1}, mapped, [U1], creating=True).source == "ownerId"
+
+
+def test_an_address_two_users_share_matches_neither() -> None:
+    twin = SystemUser(U3, "Other Alice", "alice.martin@contoso.example", False)
+    directory = UserDirectory.of([ALICE, twin])
+    assert directory.user_with_address("alice.martin@contoso.example") is None
+    assert directory.user_with_address("alice@contoso.onmicrosoft.com") == U1
+
+
+def test_sender_resolution_prefers_ids_and_mappings_then_email_then_default() -> None:
+    users = UserMapping(
+        identities=[IdentityMapping(identity="Sales Alice", systemuser_id=U1)],
+        users=[UserMappingEntry(genesy_user="bruno@genesy.ai", systemuser_id=U2)],
+        default_owner_id=U3,
+    )
+    enabled = [ALICE, BRUNO, CHLOE]
+    assert resolve_sender(["nobody@x.example", "sales alice"], users, enabled).source == "identities"
+    assert resolve_sender(["bruno@genesy.ai"], users, enabled).owner_id == U2
+    # An explicit mapping of a later candidate beats an e-mail match of an earlier one.
+    mixed = resolve_sender(["alice.martin@contoso.example", "bruno@genesy.ai"], users, enabled)
+    assert (mixed.owner_id, mixed.source) == (U2, "users")
+    auto = resolve_sender(["alice.martin@contoso.example"], users, enabled)
+    assert (auto.owner_id, auto.source) == (U1, "auto-matched")
+    assert resolve_sender(["someone@else.example"], users, enabled).source == "default"
+    assert resolve_sender([], UserMapping(), enabled).source == "none"
+
+
+def test_identity_resolution_by_role() -> None:
+    users = UserMapping(identities=[IdentityMapping(identity="sales alice", systemuser_id=U1)], default_owner_id=U3)
+    enabled = [ALICE, BRUNO, CHLOE]
+    assert resolve_identity("sales alice", "sender", users, enabled).source == "identities"
+    assert resolve_identity("sales alice", "owner", users, enabled).source == "default"  # identities: senders only
+    assert resolve_identity(U2, "owner", users, enabled).source == "ownerId"
+    assert resolve_identity("bruno@contoso.example", "owner", users, enabled).source == "auto-matched"
+    assert resolve_identity("x@y.example", "owner", UserMapping(), enabled).source == "none"
+
+
+def test_the_plan_marks_each_column_with_why() -> None:
+    mapping = EntityExportMapping(
+        fields=[
+            FieldMapping(source="title", column="jobtitle"),
+            FieldMapping(source="firstName", column="firstname", policy=WritePolicy.IF_EMPTY),
+            FieldMapping(source="kids", column="numberofchildren"),
+            FieldMapping(source="lastName", column="lastname"),
+        ],
+        fixed=[FixedField(column="leadsourcecode", value="Web", policy=WritePolicy.ON_CREATE)],
+        engagement=[EngagementField(column="gd_status", value="Engaged")],
+    )
+    record = {"title": "x" * 150, "firstName": "Ann", "kids": "many"}
+    plan = build_record(mapping, record, export_values={}, existing={"firstname": "Anna"}, metadata=META)
+    [title] = plan.writes
+    assert title.column == "jobtitle" and title.truncated and len(title.value) == 100
+    codes = {s.column: (s.code, s.value) for s in plan.skipped}
+    assert codes == {
+        "firstname": ("if_empty", "Ann"),
+        "numberofchildren": ("unconvertible", "many"),
+        "lastname": ("no_value", None),
+        "leadsourcecode": ("on_create", "Web"),
+        "gd_status": ("not_engaged", None),
+    }
 
 
 def test_engagement_detection() -> None:

@@ -25,6 +25,8 @@ GENESY = {
     ("PATCH", "tasks/batch"),
     ("POST", "activities"),
     ("GET", "activities/{id}"),
+    ("POST", "campaign-events"),
+    ("GET", "openapi.json"),  # our extension: campaign events over HTTPS, the workspace key
 }
 
 

@@ -92,9 +92,10 @@ def test_validation_against_live_metadata_names_each_problem(stack: Any) -> None
     )
     result = _admin(stack, "POST", "validate").json
     assert result["valid"] is False
-    fields = {p["field"]: p["message"] for p in result["problems"]}
+    fields = {p["path"]: p["message"] for p in result["problems"]}
     assert "contact.fields[0].column" in fields and "gd_nope" in fields["contact.fields[0].column"]
-    assert "Billboard" in fields["contact.fixed[0].column"]
+    assert "Billboard" in fields["contact.fixed[0].value"]
+    assert all(p["severity"] in ("error", "warning") and p["fix"] for p in result["problems"])
 
 
 def test_reconciliation_requeues_records_left_retrying(stack: Any) -> None:

@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from mapping_store.keys import hash_key, key_id_of
-from mapping_store.store import MappingStore, authenticate
+from mapping_store.store import UNAUTHORIZED_MESSAGE, MappingStore, authenticate
 from shared.domain.mappings import Workspace, WorkspaceCreate
 from shared.platform.errors import NotFound, Unauthorized
 from tests.conftest import TEST_KEY_SECRET
@@ -72,11 +72,15 @@ def test_a_tampered_key_is_unauthorized_without_echo(store: MappingStore, worksp
     assert tampered not in caught.value.message and tampered[17:] not in caught.value.message
 
 
-def test_the_key_must_come_in_the_configured_header(store: MappingStore, workspace: tuple[Workspace, str]) -> None:
+def test_the_key_must_come_in_the_configured_header(
+    store: MappingStore, workspace: tuple[Workspace, str], caplog: pytest.LogCaptureFixture
+) -> None:
     _, key = workspace
+    caplog.set_level(logging.INFO, logger="genesy_dynamics.mapping_store")
     with pytest.raises(Unauthorized) as caught:
         authenticate(store, {"Authorization": f"Bearer {key}"})
-    assert "'X-API-Key'" in caught.value.message and key not in caught.value.message
+    assert caught.value.message == UNAUTHORIZED_MESSAGE  # the same 401 as any refused key
+    assert "'X-API-Key' header" in caplog.text and key not in caplog.text  # the reason is logged, not the key
 
     custom, custom_key = store.create_workspace(
         WorkspaceCreate(name="Custom", environment_url="https://c.crm.dynamics.com", key_header="X-Genesy-Key")
@@ -84,7 +88,7 @@ def test_the_key_must_come_in_the_configured_header(store: MappingStore, workspa
     assert authenticate(store, {"x-genesy-key": custom_key}).id == custom.id
     with pytest.raises(Unauthorized) as wrong:
         authenticate(store, {"X-API-Key": custom_key})
-    assert "'X-Genesy-Key'" in wrong.value.message
+    assert wrong.value.message == UNAUTHORIZED_MESSAGE and "'X-Genesy-Key' header" in caplog.text
 
 
 def test_two_different_keys_are_refused(store: MappingStore, workspace: tuple[Workspace, str]) -> None:
@@ -97,8 +101,9 @@ def test_two_different_keys_are_refused(store: MappingStore, workspace: tuple[Wo
 
 
 def test_rotation_keeps_old_keys_for_the_grace_period(
-    store: MappingStore, workspace: tuple[Workspace, str], clock: Clock
+    store: MappingStore, workspace: tuple[Workspace, str], clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="genesy_dynamics.mapping_store")
     ws, old = workspace
     issued = store.rotate_key(ws.id, grace_seconds=60)
     assert issued.api_key != old
@@ -111,7 +116,7 @@ def test_rotation_keeps_old_keys_for_the_grace_period(
     clock.advance(1)
     with pytest.raises(Unauthorized) as caught:
         authenticate(store, {"X-API-Key": old})
-    assert "expired" in caught.value.message
+    assert caught.value.message == UNAUTHORIZED_MESSAGE and "expired" in caplog.text  # the reason: in the log
     assert authenticate(store, {"X-API-Key": issued.api_key}).id == ws.id
 
     # The expired lookup row was deleted lazily; the index keeps the record with its expiry.
