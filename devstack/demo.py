@@ -99,7 +99,7 @@ class SessionResult:
 def features_of(host: FunctionHost, settings: Settings) -> frozenset[str]:
     """Which optional parts of the session this build of the app serves (tasks, activities, campaign queue)."""
     routes = {(info.route or "").split("/")[0] for info in host.functions.values() if info.route}
-    found: set[str] = {name for name in ("tasks", "activities") if name in routes}
+    found: set[str] = {name for name in ("tasks", "activities", "webhooks") if name in routes}
     if settings.campaign_queue in host.listened_queues:
         found.add("campaign")
     return frozenset(found)
@@ -501,6 +501,8 @@ def _play_optional_steps(
         _campaign_events(driver, data, result)
     else:
         driver.out("8. Campaign updates: no function listens on the campaign-updates queue in this build — skipped")
+    if "campaign" in driver.features and "webhooks" in driver.features:
+        _webhooks(driver, data, result)
 
 
 _LONG_TITLE = (
@@ -712,6 +714,62 @@ def _campaign_events(driver: SessionDriver, data: DemoDataset, result: SessionRe
     driver.out(f"   … sent {len(messages)} messages to {driver.settings.campaign_queue}")
     _drain(driver, result, "campaign updates")
     _check_campaign_values(driver, result, engaged)
+
+
+def _webhook_bodies(contact: str, crm_id: str, email: Any, at: datetime) -> list[dict[str, Any]]:
+    """An EMAIL_SENT at step 3 of 3 naming the contact by CRM id, then a reply naming it by e-mail."""
+    person = {"email": email} if email else {"crmId": crm_id}
+    return [
+        {
+            "eventType": "EMAIL_SENT",
+            "eventId": f"demo-webhook:{contact}:sent",
+            "timestamp": at.isoformat(),
+            "contact": {"crmId": crm_id},
+            "campaign": {"id": 42, "name": CAMPAIGN},
+            "step": 3,
+            "totalSteps": 3,
+        },
+        {
+            "eventType": "MESSAGE_REPLIED",
+            "eventId": f"demo-webhook:{contact}:reply",
+            "timestamp": (at + timedelta(hours=2)).isoformat(),
+            "contact": person,
+            "campaign": {"id": 42, "name": CAMPAIGN},
+            "channel": "EMAIL",
+        },
+    ]
+
+
+def _webhooks(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> None:
+    """8b. Genesy's webhooks: the admin issues a secret, Genesy delivers an EMAIL_SENT at step 3 of 3 (the
+    contact named by its CRM id) and a MESSAGE_REPLIED (named by e-mail) for an engaged contact."""
+    engaged = [e for e in data.engaged_contacts if e in result.contact_ids]
+    if not engaged:
+        return
+    contact = engaged[1] if len(engaged) > 1 else engaged[0]
+    crm_id = result.contact_ids[contact]
+    email = data.contact(contact).get("email")
+    driver.out(f"8b. Genesy webhooks: a secret, then EMAIL_SENT (step 3 of 3) and MESSAGE_REPLIED for {contact}")
+    admin = {"x-functions-key": driver.admin_key} if driver.admin_key else {}
+    issued = driver.api.post(f"manage/workspaces/{driver.workspace_id}/webhook-secret", headers=admin)
+    if not result.check("the admin issues a webhook secret (201)", issued.status_code == 201, issued.text[:300]):
+        return
+    secret, path = issued.json()["secret"], issued.json()["url_path"].removeprefix("/api/")
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6)
+    deliveries = _webhook_bodies(contact, crm_id, email, at)
+    statuses = []
+    for body in deliveries:
+        response = driver.api.post(path, json=body, headers={"X-Webhook-Secret": secret})
+        statuses.append(f"{response.status_code} {response.json().get('status') if response.content else ''}")
+    result.check("both webhook deliveries are accepted and processed", statuses == ["202 processed"] * 2, str(statuses))
+    _drain(driver, result, "webhooks")
+    row = next((r for r in _rows(driver.sandbox, "contact") if str(r["contactid"]) == crm_id), {})
+    status, reply = str(row.get("gd_campaign_status") or ""), str(row.get("gd_campaign_reply_analysis") or "")
+    result.check(f"{contact}: the webhooks' reply shows in the engagement status", status == "Replied", status)
+    result.check(f"{contact}: the webhooks' reply is analysed after step 3", "after step 3" in reply, reply)
+    listed = driver.api.get(f"manage/workspaces/{driver.workspace_id}/webhook-deliveries", headers=admin)
+    processed = [d for d in listed.json().get("deliveries", []) if d["status"] == "processed"]
+    result.check("the admin lists both webhook deliveries as processed", len(processed) == 2, listed.text[:300])
 
 
 @dataclass

@@ -23,6 +23,8 @@ MODULES: tuple[str, ...] = (
     "functions.genesy_activities",
     "functions.genesy_campaign_events",
     "functions.campaign_worker",
+    "functions.genesy_webhooks",
+    "functions.admin_webhooks",
     "functions.openapi",
 )
 

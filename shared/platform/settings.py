@@ -76,6 +76,12 @@ class Settings(BaseModel):
     key_grace_seconds: PositiveInt = Field(86_400, validation_alias="KEY_GRACE_SECONDS")
     key_cache_seconds: PositiveFloat = Field(30.0, validation_alias="KEY_CACHE_SECONDS")
 
+    # Genesy webhooks: the event types that only mark a contact as engaged (comma-separated).
+    webhook_engagement_events: str = Field("POST_LIKED,PROFILE_VISITED", validation_alias="WEBHOOK_ENGAGEMENT_EVENTS")
+
+    def engagement_events(self) -> frozenset[str]:
+        return frozenset(e.strip().upper() for e in self.webhook_engagement_events.split(",") if e.strip())
+
     @field_validator("table_prefix")
     @classmethod
     def _table_prefix_is_a_table_name_start(cls, prefix: str) -> str:

@@ -81,6 +81,16 @@ from shared.platform.openapi import (
 from shared.services.metadata import TABLES, ConnectionTestReply, TableMetadataReply, UsersReply
 from shared.services.preview import IdentitiesReply, PreviewReply, PreviewRequest
 from shared.services.validation import InvalidMappingReply, SavedSectionReply, ValidationReply
+from shared.services.webhooks import (
+    DeliveriesQuery,
+    ReprocessReply,
+    ReprocessRequest,
+    WebhookAccepted,
+    WebhookBody,
+    WebhookDeliveries,
+    WebhookSecretIssued,
+    WebhookSecretRequest,
+)
 from shared.storage.ledger import LedgerStatus
 
 __all__ = [
@@ -106,10 +116,18 @@ SERVER_URL = "/api"  # host.json extensions.http.routePrefix
 Requirements = tuple[Mapping[str, list[str]], ...]
 GENESY_SECURITY: Requirements = ({"genesyApiKey": []},)
 ADMIN_SECURITY: Requirements = ({"functionKey": []}, {"functionKeyQuery": []})
+WEBHOOK_SECURITY: Requirements = ({"webhookSecret": []},)
 PUBLIC: Requirements = ()
 
-GENESY_TAGS = ("Genesy connection", "Genesy records", "Genesy tasks", "Genesy activities", "Campaign events")
-ADMIN_TAGS = ("Admin workspaces", "Admin mappings", "Admin Dynamics", "Admin operations")
+GENESY_TAGS = (
+    "Genesy connection",
+    "Genesy records",
+    "Genesy tasks",
+    "Genesy activities",
+    "Campaign events",
+    "Genesy webhooks",
+)
+ADMIN_TAGS = ("Admin workspaces", "Admin mappings", "Admin Dynamics", "Admin operations", "Admin webhooks")
 
 # ---------------------------------------------------------------------------------------------
 # Bodies checked by hand, or validated by a model local to the handler's module (mirrored here)
@@ -275,6 +293,9 @@ SECTION = _path(
     {"type": "string", "enum": list(SECTION_MODELS)},
 )
 ACTOR = Param("x-actor", "header", "Who makes the change, for the history (default `admin`).", example="jane@acme.com")
+WORKSPACE_ID_WEBHOOK = _path(
+    "workspace_id", "The workspace's id (in the URL given to Genesy).", "3f2b8c1d9e6a4f7b8c0d1e2f3a4b5c6d"
+)
 IF_MATCH = Param(
     "if-match", "header", "The ETag of the GET this change starts from (428 without it, 412 when stale).", required=True
 )
@@ -282,6 +303,19 @@ IF_MATCH = Param(
 # ---------------------------------------------------------------------------------------------
 # Examples
 
+_WEBHOOK_DELIVERY: dict[str, Any] = {
+    "id": "e3b0c44298fc1c149afbf4c8996fb92427ae41e46",
+    "event_type": "MESSAGE_REPLIED",
+    "event_id": "evt-7f3b",
+    "outcome": "parsed",
+    "status": "waiting",
+    "reason": "no contact in Dynamics matches the delivery yet; reprocess it once the contact is exported",
+    "contact_id": None,
+    "received_at": "2025-01-10T10:00:01+00:00",
+    "processed_at": "2025-01-10T10:00:01+00:00",
+    "attempts": 1,
+    "truncated": False,
+}
 _CONTACT = {
     "externalId": "lead-123",
     "email": "jane.doe@acme.com",
@@ -793,6 +827,52 @@ GENESY: tuple[Operation, ...] = (
         "may leave `workspace_id` out; naming another workspace is a 400.",
         extension=True,
     ),
+    Operation(
+        "POST",
+        "webhooks/genesy/{workspace_id}",
+        "genesy_webhook",
+        "Receive a Genesy conversation-events webhook delivery",
+        "Genesy webhooks",
+        {
+            202: Reply(
+                "Stored and processed (or a repeat of a delivery already processed: `duplicate`). `status`: "
+                "`processed`, `waiting` (no contact matches yet), `unparsed`, `ignored` or `failed`.",
+                WebhookAccepted,
+                (CORRELATION,),
+                {"accepted": True, "duplicate": False, "status": "processed"},
+            ),
+            401: Reply(
+                "The `X-Webhook-Secret` is missing or wrong, or the workspace is unknown; nothing is stored.",
+                ErrorBody,
+                (CORRELATION,),
+                {"error": "unauthorized", "message": "invalid webhook secret"},
+            ),
+            500: Reply(_GENESY_ERRORS[500], ErrorBody, (CORRELATION,)),
+            503: Reply(
+                "Dynamics did not answer in time: the delivery is stored as `failed`; Genesy's retry, or a "
+                "reprocess, runs it again.",
+                ErrorBody,
+                (CORRELATION,),
+            ),
+        },
+        WEBHOOK_SECURITY,
+        (WORKSPACE_ID_WEBHOOK, _correlation_param()),
+        body=WebhookBody,
+        body_example={
+            "eventType": "EMAIL_SENT",
+            "eventId": "evt-7f3a",
+            "timestamp": "2025-01-10T10:00:00Z",
+            "contact": {"email": "jane.doe@acme.com", "firstName": "Jane", "lastName": "Doe"},
+            "campaign": {"id": 123, "name": "Q3 outbound"},
+            "step": 1,
+            "totalSteps": 3,
+            "messageId": "email-msg-991",
+        },
+        description="The URL given to Genesy when subscribing (`POST https://openapi.genesy.ai/v1/webhooks`, "
+        "with the secret from `POST /manage/workspaces/{workspace_id}/webhook-secret`). See "
+        "docs/genesy-webhooks.md.",
+        extension=True,
+    ),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -1177,6 +1257,71 @@ ADMIN: tuple[Operation, ...] = (
         params=(WORKSPACE_ID,),
         description="Takes no body (one sent is ignored, but must be JSON).",
     ),
+    _admin(
+        "POST",
+        "manage/workspaces/{workspace_id}/webhook-secret",
+        "manage_webhook_secret",
+        "Issue the secret Genesy sends in `X-Webhook-Secret`; older secrets expire after a grace period",
+        "Admin webhooks",
+        {
+            201: Reply(
+                "The new secret, shown this once, and where Genesy delivers.",
+                WebhookSecretIssued,
+                example={
+                    "secret": "gdw_3q2VtQw0m8Zr7xg1pJf4c6YbH2sNn9LkD5aE0uWiTqo",
+                    "url_path": "/api/webhooks/genesy/" + _WORKSPACE_ID,
+                    "header": "X-Webhook-Secret",
+                    "previous_secrets_expire_at": None,
+                    "note": "shown once: give it to Genesy as the webhook subscription's secret; only its hash is kept",
+                },
+            )
+        },
+        (400, 404, 500),
+        params=(WORKSPACE_ID,),
+        body=WebhookSecretRequest,
+        body_required=False,
+        body_example={"grace_seconds": 86400},
+    ),
+    _admin(
+        "GET",
+        "manage/workspaces/{workspace_id}/webhook-deliveries",
+        "manage_webhook_deliveries",
+        "List the webhook deliveries received (newest first)",
+        "Admin webhooks",
+        {
+            200: Reply(
+                "Each delivery's event, parse outcome, status and reason (bodies are kept, not shown).",
+                WebhookDeliveries,
+                example={"workspace_id": _WORKSPACE_ID, "deliveries": [_WEBHOOK_DELIVERY]},
+            )
+        },
+        (400, 404, 500),
+        params=(WORKSPACE_ID,),
+        query=DeliveriesQuery,
+    ),
+    _admin(
+        "POST",
+        "manage/workspaces/{workspace_id}/webhook-deliveries/reprocess",
+        "manage_webhook_reprocess",
+        "Run stored webhook deliveries through the current parser again",
+        "Admin webhooks",
+        {
+            200: Reply(
+                "What each delivery came to.",
+                ReprocessReply,
+                example={
+                    "reprocessed": 1,
+                    "results": [{"id": _WEBHOOK_DELIVERY["id"], "status": "processed", "reason": None}],
+                },
+            )
+        },
+        (400, 404, 500),
+        params=(WORKSPACE_ID,),
+        body=ReprocessRequest,
+        body_example={"status": "waiting"},
+        description="By id (`ids`), or every delivery in a status (`unparsed`, `waiting`, `failed`), oldest "
+        "first; effects are idempotent (campaign events and activities are keyed by the event).",
+    ),
 )
 
 META: tuple[Operation, ...] = (
@@ -1213,7 +1358,9 @@ INFO = ApiInfo(
         "Admin mappings": "Admin: the four mapping sections, versioned.",
         "Admin Dynamics": "Admin: what the environment offers mapping editors: columns, users, a connection test, "
         "and whom Genesy identities resolve to.",
+        "Genesy webhooks": "Genesy: conversation-events webhook deliveries, with the workspace's webhook secret.",
         "Admin operations": "Admin: sync health, log, retries, dead letters, preview, validation.",
+        "Admin webhooks": "Admin: the webhook secret Genesy sends, and the deliveries received.",
         "Meta": "This document.",
     },
     security_schemes={
@@ -1223,6 +1370,13 @@ INFO = ApiInfo(
             "name": "X-API-Key",
             "description": "The workspace's API key (`gdk_…`), in `X-API-Key` unless the workspace configured "
             "another header name (`key_header`), which Genesy is then told to use.",
+        },
+        "webhookSecret": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Webhook-Secret",
+            "description": "The workspace's webhook secret (from `POST /manage/workspaces/{workspace_id}/"
+            "webhook-secret`), which Genesy sends verbatim with each delivery.",
         },
         "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key", "description": "A function key."},
         "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code", "description": "A function key."},

@@ -31,6 +31,7 @@ from shared.storage.ledger import AliasStore, Ledger
 from shared.storage.pending import PendingItems
 from shared.storage.recent import RecentRecords
 from shared.storage.tables import TableStorage
+from shared.storage.webhooks import WebhookStore
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -114,6 +115,7 @@ class Services:
         self.campaign_state = CampaignStore(self.tables)
         self.activity_index = ActivityIndex(self.tables)
         self.identities = IdentityStore(self.tables)  # Genesy identities seen (owners, senders)
+        self.webhooks = WebhookStore(self.tables)  # Genesy webhook secrets (HMACs) and deliveries
         self.sender = sender if sender is not None else build_sender(settings, lambda: self.credential)
         self.recent = RecentRecords()
         self.users = UsersCache(settings.users_cache_seconds)

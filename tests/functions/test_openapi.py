@@ -110,6 +110,8 @@ def test_security_follows_the_auth_level(function_host: Any, document: dict[str,
                 assert security == [{"functionKey": []}, {"functionKeyQuery": []}], info.name
             elif info.route == "openapi.json":
                 assert security == [], info.name
+            elif info.route.startswith("webhooks/"):
+                assert security == [{"webhookSecret": []}], info.name
             else:
                 assert info.auth_level == "anonymous"
                 assert security == [{"genesyApiKey": []}], info.name
@@ -321,6 +323,16 @@ def test_replies_of_a_realistic_session_fit_the_document(stack: Any, document: d
     call("POST", "campaign-events", {"events": [event]})
     call("GET", "health", headers={"X-API-Key": "gdk_wrong"})
     call("HEAD", "health")
+    stack.drain()
+
+    issued = call("POST", f"{ws}/webhook-secret", headers=admin)
+    hook = {"Content-Type": "application/json", "X-Webhook-Secret": issued["secret"]}
+    reply = {"eventType": "MESSAGE_REPLIED", "eventId": "w1", "email": "maria.garcia@acme.com", "campaignName": "Q3"}
+    call("POST", f"webhooks/genesy/{stack.workspace_id}", reply, headers=hook)
+    call("POST", f"webhooks/genesy/{stack.workspace_id}", reply, headers={**hook, "X-Webhook-Secret": "wrong-one"})
+    call("POST", f"webhooks/genesy/{stack.workspace_id}", {"hello": 1}, headers=hook)
+    call("GET", f"{ws}/webhook-deliveries?limit=5", headers=admin)
+    call("POST", f"{ws}/webhook-deliveries/reprocess", {"status": "unparsed"}, headers=admin)
     stack.drain()
 
     call("GET", "manage/workspaces", headers=admin)

@@ -26,6 +26,7 @@ GENESY = {
     ("POST", "activities"),
     ("GET", "activities/{id}"),
     ("POST", "campaign-events"),
+    ("POST", "webhooks/genesy/{workspace_id}"),  # Genesy webhooks: the workspace's webhook secret
     ("GET", "openapi.json"),  # our extension: campaign events over HTTPS, the workspace key
 }
 

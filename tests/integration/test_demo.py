@@ -80,7 +80,7 @@ def test_the_demo_covers_tasks_activities_and_campaigns_when_the_app_serves_them
         assert len(result.activity_ids) == 3
     if "campaign" in features:
         assert "Campaign values (contact columns)" in "\n".join(result.report)
-    assert features == {"tasks", "activities", "campaign"}
+    assert features == {"tasks", "activities", "campaign", "webhooks"}
 
 
 def test_render_table_fits_and_marks_long_values() -> None:
