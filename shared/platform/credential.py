@@ -1,7 +1,7 @@
 """The one Azure credential: every Azure connection (Dataverse tokens, Table Storage, Service Bus) uses it.
 
 Managed identity when the platform advertises one (`IDENTITY_ENDPOINT` on App Service/Functions and in
-the local sandbox, `MSI_ENDPOINT` on older hosts), with `MANAGED_IDENTITY_CLIENT_ID` for a user-assigned
+the local sandbox, `MSI_ENDPOINT` on older hosts), with `AZURE_CLIENT_ID` for a user-assigned
 identity; otherwise `DefaultAzureCredential` (a developer's `az login`). Built once by the composition
 root, so its token cache is shared.
 """

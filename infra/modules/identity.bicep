@@ -1,0 +1,17 @@
+// The user-assigned managed identity every connection of the app uses (storage, Service Bus, Key Vault,
+// Application Insights, Dataverse tokens).
+param name string
+param location string
+param tags object = {}
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: name
+  location: location
+  tags: tags
+}
+
+output id string = identity.id
+output name string = identity.name
+output clientId string = identity.properties.clientId
+output principalId string = identity.properties.principalId
+output tenantId string = identity.properties.tenantId
