@@ -1,6 +1,8 @@
 // Alerts an operator can act on, and a small workbook. Telemetry comes from the Functions host's
 // Application Insights integration (host.json logging.applicationInsights): every invocation is a
-// `requests` row, every app log line a `traces` row; httpx logs each Dataverse response status line.
+// `requests` row, every app log line a `traces` row. The writes worker logs one metrics line per message
+// ("genesy_metrics {json}": workspace_id, written, skipped, failed, retrying, dataverse_requests, throttled,
+// queue_lag_ms) — custom metrics as log lines: no extra SDK at cold start, queryable per workspace.
 param location string
 param tags object = {}
 param namePrefix string
@@ -97,7 +99,7 @@ resource throttling 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' 
     criteria: {
       allOf: [
         {
-          query: 'traces | where message has "429 Too Many Requests" | summarize n = count() by bin(timestamp, 5m) | where n >= ${throttledPer5Minutes} | summarize throttledIntervals = count()'
+          query: 'traces | where message startswith "genesy_metrics " | extend m = parse_json(substring(message, 15)) | summarize n = sum(toint(m.throttled)) by bin(timestamp, 5m) | where n >= ${throttledPer5Minutes} | summarize throttledIntervals = count()'
           timeAggregation: 'Maximum'
           metricMeasureColumn: 'throttledIntervals'
           operator: 'GreaterThanOrEqual'
@@ -133,8 +135,8 @@ var workbookContent = {
       type: 3
       content: {
         version: 'KqlItem/1.0'
-        title: 'Write messages (created/updated/failed/skipped counts)'
-        query: 'traces | where message startswith "write message" | project timestamp, message | order by timestamp desc | take 200'
+        title: 'Records written, skipped and failed per workspace (hourly), Dataverse requests and queue lag'
+        query: 'traces | where message startswith "genesy_metrics " | extend m = parse_json(substring(message, 15)) | summarize written = sum(toint(m.written)), skipped = sum(toint(m.skipped)), failed = sum(toint(m.failed)), retrying = sum(toint(m.retrying)), dataverseRequests = sum(toint(m.dataverse_requests)), throttled = sum(toint(m.throttled)), p95QueueLagMs = percentile(toint(m.queue_lag_ms), 95) by workspace = tostring(m.workspace_id), bin(timestamp, 1h) | order by timestamp desc'
         size: 0
         queryType: 0
         resourceType: 'microsoft.insights/components'
@@ -145,7 +147,7 @@ var workbookContent = {
       content: {
         version: 'KqlItem/1.0'
         title: 'Dataverse 429s per 5 minutes'
-        query: 'traces | where message has "429 Too Many Requests" | summarize throttled = count() by bin(timestamp, 5m) | render timechart'
+        query: 'traces | where message startswith "genesy_metrics " | extend m = parse_json(substring(message, 15)) | summarize throttled = sum(toint(m.throttled)), requests = sum(toint(m.dataverse_requests)) by bin(timestamp, 5m) | render timechart'
         size: 0
         queryType: 0
         resourceType: 'microsoft.insights/components'

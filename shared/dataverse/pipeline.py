@@ -30,6 +30,7 @@ from shared.dataverse.errors import (
 from shared.dataverse.throttling import ConcurrencyLimiter, RetryAfterGate
 from shared.platform.correlation import current_correlation_id, request_id_for
 from shared.platform.logs import logger as named_logger
+from shared.platform.usage import count_request
 
 __all__ = ["RequestPipeline", "RetryPolicy", "logger"]
 
@@ -152,6 +153,7 @@ class RequestPipeline:
                 )
             finally:
                 self.limiter.release()
+            count_request(response.status_code if response is not None else None)
             if response is not None:
                 self.limiter.observe(response.headers.get("x-ms-dop-hint"))
                 if response.status_code < 400:

@@ -10,8 +10,10 @@ never duplicates them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.dataverse.budget import Budget
@@ -24,6 +26,7 @@ from shared.domain.record_types import RecordType
 from shared.domain.write_messages import WriteItem, WriteMessage
 from shared.platform.correlation import correlation_scope
 from shared.platform.logs import logger
+from shared.platform.usage import RequestUsage, usage_scope
 from shared.services.activities import write_queued_activity
 from shared.services.campaign import campaign_columns
 from shared.services.matcher import match_planned, recheck_queries, run_queries
@@ -304,6 +307,55 @@ def _record_message_failure(
     ctx.services.ledger.record(entries)
 
 
+METRICS_PREFIX = "genesy_metrics "
+
+
+def _metrics(message: WriteMessage, report: WriteReport, usage: RequestUsage, delivery: int) -> str:
+    """One line per message for Application Insights (a `traces` row): what was written, skipped and
+    failed in which workspace, what it cost in Dataverse requests and 429s, and how long it queued.
+    The alerts and the workbook in infra/ parse it with `parse_json(substring(message, 15))`."""
+    counts = report.counts
+    lag = (datetime.now(UTC) - message.accepted_at).total_seconds()
+    return METRICS_PREFIX + json.dumps(
+        {
+            "workspace_id": message.workspace_id,
+            "operation": message.operation,
+            "kind": message.kind,
+            "written": sum(counts.get(s, 0) for s in ("created", "updated", "ambiguous")),
+            "skipped": counts.get("skipped", 0),
+            "failed": counts.get("failed", 0),
+            "retrying": counts.get("retrying", 0),
+            "dataverse_requests": usage.requests,
+            "throttled": usage.throttled,
+            "queue_lag_ms": max(0, round(lag * 1000)),
+            "delivery": delivery,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _process(
+    ctx: WorkspaceContext, message: WriteMessage, budget: Budget, final_attempt: bool, delivery: int
+) -> WriteReport:
+    try:
+        if message.operation == "associate":
+            return _associate(ctx, message, budget, final_attempt, delivery)
+        if message.kind in ("task", "activity"):
+            return _write_queued(ctx, message, budget, final_attempt, delivery)
+        return _write_records(ctx, message, budget, final_attempt, delivery)
+    except DataverseError as exc:
+        # The whole message failed. Transient (Dynamics unavailable past the budget, throttled, a
+        # token error): every record goes in the ledger as `retrying` and the message is redelivered
+        # (`failed` on the last delivery). Permanent (a query Dynamics refuses, a missing privilege):
+        # every record is `failed` at once with the reason and the fix, and the message is done.
+        transient = redelivery_helps(exc)
+        _record_message_failure(ctx, message, exc, final_attempt or not transient, delivery)
+        if transient:
+            raise
+        log.warning("write message %s %s failed for good: %s", message.operation, message.kind, exc.code)
+        return WriteReport(message.operation, message.kind, {"failed": len(message.items)})
+
+
 def process_write_message(
     services: Services, body: Mapping[str, Any], *, delivery_count: int = 1, max_delivery_count: int = 10
 ) -> WriteReport:
@@ -312,26 +364,16 @@ def process_write_message(
     ctx = services.workspace(message.workspace_id)
     final_attempt = delivery_count >= max_delivery_count
     budget = Budget(services.settings.write_budget_seconds)
-    with correlation_scope(message.correlation_id):
+    with correlation_scope(message.correlation_id), usage_scope() as usage:
         try:
-            if message.operation == "associate":
-                report = _associate(ctx, message, budget, final_attempt, delivery_count)
-            elif message.kind in ("task", "activity"):
-                report = _write_queued(ctx, message, budget, final_attempt, delivery_count)
-            else:
-                report = _write_records(ctx, message, budget, final_attempt, delivery_count)
-        except DataverseError as exc:
-            # The whole message failed. Transient (Dynamics unavailable past the budget, throttled, a
-            # token error): every record goes in the ledger as `retrying` and the message is redelivered
-            # (`failed` on the last delivery). Permanent (a query Dynamics refuses, a missing privilege):
-            # every record is `failed` at once with the reason and the fix, and the message is done.
-            transient = redelivery_helps(exc)
-            _record_message_failure(ctx, message, exc, final_attempt or not transient, delivery_count)
-            if transient:
-                raise
-            log.warning("write message %s %s failed for good: %s", message.operation, message.kind, exc.code)
-            return WriteReport(message.operation, message.kind, {"failed": len(message.items)})
+            report = _process(ctx, message, budget, final_attempt, delivery_count)
+        except DataverseError:
+            outcome = "failed" if final_attempt else "retrying"
+            failed = WriteReport(message.operation, message.kind, {outcome: len(message.items)})
+            log.info("%s", _metrics(message, failed, usage, delivery_count))
+            raise
     log.info("write message %s %s: %s (delivery %d)", message.operation, message.kind, report.counts, delivery_count)
+    log.info("%s", _metrics(message, report, usage, delivery_count))
     if report.retryable:
         raise RetryLater(f"{report.retryable} records hit transient Dataverse failures; redelivering")
     return report
