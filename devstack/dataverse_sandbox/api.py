@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 _JSON = "application/json; odata.metadata=minimal"
+# The parent lookup `PerformParentingChecks` compares, per mergeable table.
+_MERGE_PARENT = {"account": "parentaccountid", "contact": "parentcustomerid", "lead": "parentaccountid"}
 _NS = "Microsoft.Dynamics.CRM."
 
 
@@ -141,6 +144,10 @@ class DataverseApi:
             return json_response(200, {"@odata.context": f"{self.api_root}/$metadata#{_NS}WhoAmIResponse",
                                        "BusinessUnitId": BUSINESS_UNIT_ID, "UserId": self.user_id,
                                        "OrganizationId": ORGANIZATION_ID}, route="GET WhoAmI")
+        if head == "Merge":
+            if req.method != "POST":
+                raise DataverseError(405, errors.UNEXPECTED, "Merge is an action; use POST.")
+            return self._merge(req, resolve_ref)
         if head.startswith("EntityDefinitions"):
             if req.method != "GET":
                 raise DataverseError(405, errors.UNEXPECTED, "The sandbox serves metadata read-only.")
@@ -297,6 +304,8 @@ class DataverseApi:
                                                  errors.PROPERTY_NOT_FOUND)
 
     def _query(self, req: ApiRequest, entity: Entity) -> ApiResponse:
+        if req.option("$deltatoken") is not None or "odata.track-changes" in req.prefer():
+            return self._track_changes(req, entity)
         self._reject_unsupported(req)
         select = parse_select(entity, req.option("$select"))
         order = parse_orderby(entity, req.option("$orderby"))
@@ -354,6 +363,117 @@ class DataverseApi:
             payload["@odata.nextLink"] = next_link
         headers = {"Preference-Applied": ",".join(applied)} if applied else {}
         return json_response(200, payload, headers)
+
+    # ------------------------------------------------------------------ change tracking
+    def _track_changes(self, req: ApiRequest, entity: Entity) -> ApiResponse:
+        """`Prefer: odata.track-changes` (all rows + a delta link) or a delta link (changes since its token)."""
+        if entity.logical_name in self.config.change_tracking_disabled:
+            raise DataverseError.bad_request(
+                f"Change tracking is not enabled for the entity '{entity.logical_name}'. Enable the Track "
+                "changes option (ChangeTrackingEnabled) of the table before requesting changes.",
+                errors.CHANGE_TRACKING_DISABLED)
+        for name, _ in req.query:
+            if name not in ("$select", "$deltatoken"):
+                raise DataverseError.bad_request(
+                    f"The query parameter {name} is not supported together with change tracking.",
+                    errors.PROPERTY_NOT_FOUND)
+        select = parse_select(entity, req.option("$select"))
+        token_text = req.option("$deltatoken")
+        current = self.store.version
+        values: list[dict[str, Any]] = []
+        if token_text is None:
+            rows = order_rows(entity, list(self.store.table(entity).values()), [], False)
+            values = [render_row(self.store, entity, r, select) for r in rows]
+        else:
+            since = self._delta_version(token_text)
+            for record_id, row in self.store.changes_since(entity, since):
+                if row is None:
+                    values.append({"@odata.context": f"{self.api_root}/$metadata#{entity.entity_set}/$deletedEntity",
+                                   "id": record_id, "reason": "deleted"})
+                else:
+                    values.append(render_row(self.store, entity, row, select))
+        token = f"{current}!{datetime.now(UTC):%m/%d/%Y %H:%M:%S}"
+        params = [("$select", ",".join(select))] if select else []
+        params.append(("$deltatoken", token))
+        delta_link = f"{self.api_root}/{entity.entity_set}?" + urlencode(params, quote_via=quote, safe="$,")
+        sel = f"({','.join(select)})" if select else ""
+        payload = {"@odata.context": f"{self.api_root}/$metadata#{entity.entity_set}{sel}/$delta",
+                   "@odata.deltaLink": delta_link, "value": values}
+        return json_response(200, payload, {"Preference-Applied": "odata.track-changes"},
+                             route=f"GET {entity.entity_set} (delta)" if token_text else "")
+
+    def _delta_version(self, token: str) -> int:
+        """The version a `$deltatoken` (`<version>!<utc time>`, as Dataverse's look) stands for; 400 when
+        it is malformed, from the future or older than the change log (expired, e.g. after `sb.reset()`)."""
+        head, bang, _ = token.partition("!")
+        try:
+            version = int(head)
+        except ValueError:
+            version = -1
+        if not bang or version < 0 or version > self.store.version:
+            raise DataverseError.bad_request(f"The delta token '{token}' is not valid.", errors.INVALID_DELTA_TOKEN)
+        if version < self.store.change_floor:
+            raise DataverseError.bad_request(
+                "Version stamp associated with the client has expired. Please perform a full sync.",
+                errors.INVALID_DELTA_TOKEN)
+        return version
+
+    # ------------------------------------------------------------------ Merge
+    def _merge(self, req: ApiRequest, resolve_ref: Callable[[str], str] | None) -> ApiResponse:
+        """`POST Merge`: Target survives (gets UpdateContent), Subordinate is deactivated and points at it."""
+        body = self._body_object(req)
+        target, subordinate = body.get("Target"), body.get("Subordinate")
+        if not isinstance(target, dict) or not isinstance(subordinate, dict):
+            raise DataverseError.bad_request("Merge requires the Target and Subordinate parameters.",
+                                             errors.INVALID_PAYLOAD)
+        entity = self._merge_entity(target, "Target")
+        if self._merge_entity(subordinate, "Subordinate") is not entity:
+            raise DataverseError.bad_request("The Target and the Subordinate of a merge must be the same table.")
+        ids = []
+        for name, ref in (("Target", target), ("Subordinate", subordinate)):
+            value = ref.get(entity.primary_id)
+            if not isinstance(value, str) or not value:
+                raise DataverseError.bad_request(f"{name} must carry {entity.primary_id}.", errors.INVALID_PAYLOAD)
+            ids.append(value.lower())
+        target_id, subordinate_id = ids
+        if target_id == subordinate_id:
+            raise DataverseError.bad_request("A record cannot be merged into itself: the Target and the "
+                                             "Subordinate are the same record.")
+        rows = []
+        for record_id in ids:
+            row = self.store.find(entity, record_id)
+            if row is None:
+                raise DataverseError.not_found(entity.logical_name, record_id)
+            rows.append(row)
+        for name, row in zip(("Target", "Subordinate"), rows, strict=True):
+            if row.get("statecode") != 0:
+                raise DataverseError.bad_request(
+                    f"The {name} {entity.logical_name} {row[entity.primary_id]} is inactive; only active "
+                    "records can be merged.")
+        content = body.get("UpdateContent") or {}
+        if not isinstance(content, dict):
+            raise DataverseError.bad_request("UpdateContent must be an entity object.", errors.INVALID_PAYLOAD)
+        content = {k: v for k, v in content.items() if k not in ("@odata.type", entity.primary_id)}
+        checks = body.get("PerformParentingChecks", False)
+        if not isinstance(checks, bool):
+            raise DataverseError.bad_request("PerformParentingChecks must be a boolean.", errors.INVALID_PAYLOAD)
+        parent = _MERGE_PARENT[entity.logical_name]
+        parents = [row.get(parent) for row in rows]
+        if checks and all(p is not None for p in parents) and parents[0] != parents[1]:
+            raise DataverseError.bad_request(
+                f"The parent ({parent}) of the Target differs from the parent of the Subordinate; merge with "
+                "PerformParentingChecks false to merge them anyway.")
+        self.store.merge(entity, target_id, subordinate_id, content, user_id=self.user_id, resolve=resolve_ref)
+        return ApiResponse(204, route="POST Merge")
+
+    def _merge_entity(self, ref: dict[str, Any], name: str) -> Entity:
+        type_name = str(ref.get("@odata.type", "")).lstrip("#")
+        entity = ENTITIES.get(type_name[len(_NS):]) if type_name.startswith(_NS) else None
+        if entity is None or entity.logical_name not in _MERGE_PARENT:
+            raise DataverseError.bad_request(
+                f"{name} must have @odata.type Microsoft.Dynamics.CRM.account, contact or lead "
+                f"(got '{type_name}'): only those tables can be merged.", errors.INVALID_PAYLOAD)
+        return entity
 
     # ------------------------------------------------------------------ bulk actions
     def _bulk(self, req: ApiRequest, entity: Entity, action: str,

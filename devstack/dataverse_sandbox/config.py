@@ -43,10 +43,20 @@ class SandboxConfig:
     accent_insensitive: bool = True
     token_ttl_s: int = 3600
 
+    def __post_init__(self) -> None:
+        # Change tracking (`Prefer: odata.track-changes`) is on for every table except these logical names
+        # (contact, lead and account have it on, as in a real environment); a request on one of them is 400.
+        # A plain attribute, not a dataclass field: `devstack.serve` exposes every field as a scalar
+        # SANDBOX_<KNOB> variable and writes them to stack.json, which a set cannot be.
+        self.change_tracking_disabled: set[str] = set()
+
     def copy(self) -> SandboxConfig:
-        return dataclasses.replace(self)
+        clone = dataclasses.replace(self)
+        clone.change_tracking_disabled = set(self.change_tracking_disabled)
+        return clone
 
     def restore(self, other: SandboxConfig) -> None:
         """Set every knob back to `other`'s value, keeping this object (tests hold references to it)."""
         for f in dataclasses.fields(self):
             setattr(self, f.name, getattr(other, f.name))
+        self.change_tracking_disabled = set(other.change_tracking_disabled)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 __all__ = [
+    "CHANGE_TRACKING_DISABLED",
     "DUPLICATE_KEY",
     "INVALID_ARGUMENT",
+    "INVALID_DELTA_TOKEN",
     "INVALID_PAYLOAD",
     "NOT_FOUND",
     "OPTION_OUT_OF_RANGE",
@@ -30,6 +32,9 @@ ROW_VERSION_MISMATCH = "0x80060882"
 THROTTLE_REQUESTS = "0x80072322"
 THROTTLE_CONCURRENCY = "0x80072326"
 UNEXPECTED = "0x80040216"
+# Not in the reference (dataverse-web-api.md); the sandbox's choice, see README "Change tracking".
+CHANGE_TRACKING_DISABLED = "0x80060888"
+INVALID_DELTA_TOKEN = "0x80040203"
 
 
 class DataverseError(Exception):

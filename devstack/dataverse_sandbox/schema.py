@@ -196,6 +196,14 @@ def _common(owned: bool = True, state: tuple[Option, ...] = ACTIVE_INACTIVE_STAT
     return attrs
 
 
+def _merge_columns(entity: str) -> list[Attribute]:
+    """Set by the `Merge` action on the row merged away: `merged` and its `masterid` (the survivor)."""
+    return [
+        _readonly("merged", "Boolean", "Merged"),
+        _readonly("masterid", "Lookup", "Master ID", targets=(entity,)),
+    ]
+
+
 def _gd_person_columns() -> list[Attribute]:
     return [
         S("gd_linkedinurl", 200, display="LinkedIn URL", custom=True, fmt="Url"),
@@ -269,10 +277,11 @@ ACCOUNT = _entity(
         S("gd_domain", 200, display="Domain", custom=True),
         S("gd_linkedinurl", 200, display="LinkedIn URL", custom=True, fmt="Url"),
         S("gd_genesyexternalid", 100, display="Genesy External Id", custom=True),
+        *_merge_columns("account"),
         *_common(),
     ],
     [Nav("parentaccountid", "parentaccountid", ("account",)),
-     Nav("primarycontactid", "primarycontactid", ("contact",))],
+     Nav("primarycontactid", "primarycontactid", ("contact",)), Nav("masterid", "masterid", ("account",))],
     keys=(("gd_genesyexternalid",),),
 )
 
@@ -283,10 +292,11 @@ CONTACT = _entity(
         Attribute("birthdate", "DateTime", "Birthday", date_only=True),
         Attribute("parentcustomerid", "Customer", "Company Name", targets=("account", "contact")),
         *_gd_person_columns(),
+        *_merge_columns("contact"),
         *_common(),
     ],
     [Nav("parentcustomerid_account", "parentcustomerid", ("account",)),
-     Nav("parentcustomerid_contact", "parentcustomerid", ("contact",))],
+     Nav("parentcustomerid_contact", "parentcustomerid", ("contact",)), Nav("masterid", "masterid", ("contact",))],
     keys=(("gd_genesyexternalid",),),
 )
 
@@ -299,6 +309,7 @@ LEAD = _entity(
         Attribute("parentaccountid", "Lookup", "Parent Account for lead", targets=("account",)),
         Attribute("parentcontactid", "Lookup", "Parent Contact for lead", targets=("contact",)),
         *_gd_person_columns(),
+        *_merge_columns("lead"),
         *_common(
             state=_opts((0, "Open"), (1, "Qualified"), (2, "Disqualified")),
             status=_status((1, "New", 0), (2, "Contacted", 0), (3, "Qualified", 1), (4, "Lost", 2),
@@ -306,7 +317,7 @@ LEAD = _entity(
         ),
     ],
     [Nav("parentaccountid", "parentaccountid", ("account",)),
-     Nav("parentcontactid", "parentcontactid", ("contact",))],
+     Nav("parentcontactid", "parentcontactid", ("contact",)), Nav("masterid", "masterid", ("lead",))],
     keys=(("gd_genesyexternalid",),),
 )
 

@@ -56,6 +56,9 @@ def _now() -> str:
     return format_datetime(datetime.now(UTC))
 
 
+# statecode/statuscode of a merged-away (subordinate) row: Inactive/Inactive; a lead is Disqualified/Canceled.
+MERGED_STATE: dict[str, tuple[int, int]] = {"contact": (1, 2), "account": (1, 2), "lead": (2, 7)}
+
 BindResolver = Callable[[str], str]
 """Turns a bind value (maybe a `$1` Content-ID reference) into an entity path `/accounts(guid)`."""
 
@@ -70,6 +73,11 @@ class Store:
         self._tables: dict[str, dict[str, Row]] = {name: {} for name in ENTITIES}
         self._version = 1000
         self._undo: list[tuple[str, str, Row | None]] | None = None
+        # Change tracking: per table, (version, record id, "upsert" | "delete") in version order. Tokens
+        # older than `change_floor` (the version when the log last started over) are expired.
+        self._changes: dict[str, list[tuple[int, str, str]]] = {name: [] for name in ENTITIES}
+        self._change_marks: dict[str, int] | None = None
+        self.change_floor = self._version
         # Bumped by every change of any table, so derived structures (column indexes) know when to rebuild.
         self.generation = 0
 
@@ -105,7 +113,32 @@ class Store:
         with self.lock:
             for table in self._tables.values():
                 table.clear()
+            for log in self._changes.values():
+                log.clear()
+            self.change_floor = self.next_version()  # tokens taken before the clear are expired
             self.generation += 1
+
+    # ------------------------------------------------------------------ change tracking
+    @property
+    def version(self) -> int:
+        """The latest version handed out: a delta token taken now covers everything up to it."""
+        return self._version
+
+    def changes_since(self, entity: Entity, version: int) -> list[tuple[str, Row | None]]:
+        """Rows of `entity` created, updated or deleted after `version`, once each in order of their last
+        change: (id, current row) or (id, None) when the row is gone now."""
+        with self.lock:
+            last: dict[str, int] = {}
+            for ver, record_id, _ in self._changes[entity.logical_name]:
+                if ver > version:
+                    last[record_id] = ver
+            table = self._tables[entity.logical_name]
+            return [(rid, table.get(rid)) for rid, _ in sorted(last.items(), key=lambda kv: kv[1])]
+
+    def _log_change(self, entity: Entity, record_id: str, op: str, version: int | None = None) -> int:
+        ver = version if version is not None else self.next_version()
+        self._changes[entity.logical_name].append((ver, record_id, op))
+        return ver
 
     def count(self, entity: str) -> int:
         with self.lock:
@@ -145,10 +178,13 @@ class Store:
                 yield
                 return
             self._undo = []
+            self._change_marks = {name: len(log) for name, log in self._changes.items()}
             self.generation += 1
             try:
                 yield
             except BaseException:
+                for name, mark in self._change_marks.items():
+                    del self._changes[name][mark:]
                 for table, record_id, before in reversed(self._undo):
                     if before is None:
                         self._tables[table].pop(record_id, None)
@@ -157,6 +193,7 @@ class Store:
                 raise
             finally:
                 self._undo = None
+                self._change_marks = None
                 self.generation += 1
 
     def _remember(self, entity: Entity, record_id: str) -> None:
@@ -197,10 +234,12 @@ class Store:
                 row["ownerid"] = Ref("systemuser", user_id)
             if "activitytypecode" in entity.attributes:
                 row["activitytypecode"] = entity.logical_name
+            if "merged" in entity.attributes:
+                row["merged"] = False
             self._apply_state_defaults(entity, row, values, creating=True)
             self._computed(entity, row)
             self._check_required(entity, row)
-            row["versionnumber"] = self.next_version()
+            row["versionnumber"] = self._log_change(entity, record_id, "upsert")
             self._remember(entity, record_id)
             self._tables[entity.logical_name][record_id] = row
             self._insert_children(entity, record_id, children, user_id=user_id, resolve=resolve)
@@ -221,7 +260,7 @@ class Store:
             self._computed(entity, updated)
             updated["modifiedon"] = _now()
             updated["modifiedby"] = Ref("systemuser", user_id)
-            updated["versionnumber"] = self.next_version()
+            updated["versionnumber"] = self._log_change(entity, record_id, "upsert")
             self._tables[entity.logical_name][record_id] = updated
             if children is not None:
                 for coll, kids in children.items():
@@ -232,6 +271,7 @@ class Store:
                         if isinstance(ref, Ref) and ref.id == record_id:
                             self._remember(child_ent, cid)
                             del self._tables[child_ent.logical_name][cid]
+                            self._log_change(child_ent, cid, "delete")
                     self._insert_children(entity, record_id, {coll: kids}, user_id=user_id, resolve=resolve)
 
     def delete(self, entity: Entity, record_id: str) -> None:
@@ -241,6 +281,7 @@ class Store:
                 raise DataverseError.not_found(entity.logical_name, record_id)
             self._remember(entity, rid)
             del self._tables[entity.logical_name][rid]
+            self._log_change(entity, rid, "delete")
             for coll in entity.collections.values():
                 child_ent = ENTITIES[coll.child_entity]
                 for cid, crow in list(self._tables[child_ent.logical_name].items()):
@@ -248,6 +289,42 @@ class Store:
                     if isinstance(ref, Ref) and ref.id == rid:
                         self._remember(child_ent, cid)
                         del self._tables[child_ent.logical_name][cid]
+                        self._log_change(child_ent, cid, "delete")
+
+    def merge(self, entity: Entity, target_id: str, subordinate_id: str, update_content: dict[str, Any], *,
+              user_id: str, resolve: BindResolver | None = None) -> None:
+        """The `Merge` action: set `update_content` on the target, move every row that points at the
+        subordinate over to the target, and deactivate the subordinate (merged, masterid = target)."""
+        with self.transaction():
+            target = self.find(entity, target_id)
+            subordinate = self.find(entity, subordinate_id)
+            if target is None or subordinate is None:
+                raise DataverseError.not_found(entity.logical_name, target_id if target is None else subordinate_id)
+            self.update(entity, target, update_content, user_id=user_id, resolve=resolve)
+            tid, sid = target[entity.primary_id], subordinate[entity.primary_id]
+            for other in ENTITIES.values():
+                lookups = [a.logical_name for a in other.attributes.values()
+                           if a.is_lookup and entity.logical_name in a.targets and a.logical_name != "masterid"]
+                for rid, row in list(self._tables[other.logical_name].items()):
+                    if rid == sid and other is entity:
+                        continue
+                    moved = [col for col in lookups if row.get(col) == Ref(entity.logical_name, sid)]
+                    if moved:
+                        self._touch(other, row, {col: Ref(entity.logical_name, tid) for col in moved}, user_id)
+            state, status = MERGED_STATE.get(entity.logical_name, (1, 2))
+            self._touch(entity, subordinate, {"statecode": state, "statuscode": status, "merged": True,
+                                              "masterid": Ref(entity.logical_name, tid)}, user_id)
+
+    def _touch(self, entity: Entity, row: Row, values: dict[str, Any], user_id: str) -> None:
+        """A server-side update: set `values` unvalidated and stamp modifiedon/modifiedby/versionnumber."""
+        record_id = row[entity.primary_id]
+        self._remember(entity, record_id)
+        updated = dict(row)
+        updated.update(values)
+        updated["modifiedon"] = _now()
+        updated["modifiedby"] = Ref("systemuser", user_id)
+        updated["versionnumber"] = self._log_change(entity, record_id, "upsert")
+        self._tables[entity.logical_name][record_id] = updated
 
     # ------------------------------------------------------------------ validation
     def _entity(self, name: str) -> Entity:
