@@ -25,7 +25,7 @@ _Q = TypeVar("_Q", bound=BaseModel)
 
 _AUTH = func.AuthLevel.FUNCTION
 
-_STATUSES = {"accepted", "created", "updated", "skipped", "failed", "ambiguous", "retrying"}
+_STATUSES = {"accepted", "created", "updated", "skipped", "failed", "ambiguous", "retrying", "deleted_in_dynamics"}
 
 _KINDS = {"contact", "company", "association", "campaign"}
 

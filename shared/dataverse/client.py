@@ -38,7 +38,7 @@ from shared.dataverse.errors import (
     ValidationFailed,
 )
 from shared.dataverse.metadata import MetadataCache, build_entity_metadata
-from shared.dataverse.models import EntityMetadata, RecordResult, SystemUser, WriteMode
+from shared.dataverse.models import ChangeSet, EntityMetadata, RecordResult, SystemUser, WriteMode
 from shared.dataverse.pipeline import RequestPipeline, RetryPolicy
 from shared.dataverse.transport import build_http_client
 from shared.domain.odata import encode_query, in_filter, in_values_json, odata_literal
@@ -311,6 +311,39 @@ class DataverseClient:
         self._guard_url(entity_set, params)
         headers = _prefer(page_size=page_size, formatted_values=formatted_values)
         return self._pages(entity_set, params, headers, self._pipeline.budget(budget))
+
+    def track_changes(
+        self,
+        entity_set: str,
+        select: Select,
+        delta_link: str | None = None,
+        *,
+        budget: Budget | None = None,
+    ) -> ChangeSet:
+        """Change tracking: without `delta_link` the initial sync (`Prefer: odata.track-changes`, every row),
+        with it the rows created or changed since plus the ids deleted since; always the next delta link."""
+        budget = self._pipeline.budget(budget)
+        headers = {"Prefer": "odata.track-changes"}
+        url: str
+        params: Mapping[str, str] | None
+        if delta_link:
+            url, params = self._same_origin(delta_link), None
+        else:
+            url, params = entity_set, _query_params(select=select)
+        rows: list[dict[str, Any]] = []
+        deleted: list[str] = []
+        while True:
+            payload = _json(self._pipeline.send("GET", url, params=params, headers=headers, budget=budget)) or {}
+            for row in payload.get("value", []):
+                if str(row.get("@odata.context", "")).endswith("$deletedEntity"):
+                    deleted.append(str(row["id"]).lower())
+                else:
+                    rows.append(row)
+            next_link = payload.get("@odata.nextLink")
+            if not next_link:
+                link = payload.get("@odata.deltaLink")
+                return ChangeSet(rows=rows, deleted=deleted, delta_link=str(link) if link else None)
+            url, params = self._same_origin(str(next_link)), None
 
     def query_in(
         self,

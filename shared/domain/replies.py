@@ -305,11 +305,13 @@ class SyncLog(_Reply):
 
 
 class ReconcileReply(_Reply):
-    """One workspace reconciled: stale `retrying` records queued again, and how many records failed."""
+    """One workspace reconciled: stale `retrying` records queued again, how many records failed, and what
+    Dynamics' change tracking showed (`changes`: per table changed/merged/deleted, Dataverse requests)."""
 
     workspace_id: str
     requeued: int = Field(ge=0)
     failed: int = Field(ge=0)
+    changes: dict[str, Any] | None = None
 
 
 class RetryOutcome(_Reply):

@@ -44,7 +44,7 @@ from shared.domain.write_messages import WriteMessage
 from shared.platform.correlation import current_correlation_id
 from shared.platform.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
 from shared.services.campaign import send_campaign_events
-from shared.services.export import enqueue, is_pending
+from shared.services.export import enqueue, is_pending, refuse_deleted
 from shared.services.root import WorkspaceContext, enabled_users
 
 __all__ = [
@@ -292,6 +292,8 @@ def log_activity(ctx: WorkspaceContext, body: ActivityCreate) -> dict[str, Any]:
         return {**known, "created": False}
 
     person, contact, _company = _resolve_regarding(ctx, contact_id, company_id)
+    if person is not None:
+        refuse_deleted(ctx, "company" if person[0] == "account" else "contact", person[1])
     activity_id = activity_id_for(ctx.workspace.id, key)
     entity_set = "emails" if body.type == "EMAIL" else "tasks"
     budget = Budget(ctx.settings.match_timeout_seconds * 2)

@@ -18,7 +18,7 @@ from shared.domain.matching import Match, MatchTarget, group_identities
 from shared.domain.write_messages import WriteItem, WriteMessage
 from shared.messaging.outgoing import to_outgoing
 from shared.platform.correlation import current_correlation_id
-from shared.platform.errors import BadRequest, UpstreamUnavailable
+from shared.platform.errors import BadRequest, NotFound, UpstreamUnavailable
 from shared.platform.logs import logger
 from shared.services.matcher import find_matches
 from shared.services.root import WorkspaceContext, enabled_users
@@ -225,6 +225,34 @@ def _not_found(kind: str, crm_id: str) -> str:
     return f"{'Company' if kind == 'company' else 'Contact'} not found: no record with ID {crm_id} in Dynamics"
 
 
+def deleted_in_dynamics(ctx: WorkspaceContext, kind: str, ids: Iterable[str]) -> dict[str, str]:
+    """id → why it cannot be written ("Contact deleted in Dynamics (…)"), for the ids reconciliation saw
+    deleted in Dynamics (`shared.services.reconciliation`)."""
+    label = "Company" if kind == "company" else "Contact"
+    found = ctx.services.aliases.deleted(ctx.workspace.id, kind, ids)
+    return {i: f"{label} deleted in Dynamics ({when.isoformat()})" for i, when in found.items()}
+
+
+def refuse_deleted(ctx: WorkspaceContext, kind: str, record_id: str) -> None:
+    """404 naming the deletion when the record was deleted in Dynamics."""
+    found = deleted_in_dynamics(ctx, kind, [record_id])
+    if found:
+        field = "companyId" if kind == "company" else "contactId"
+        message = found[record_id.lower()]
+        raise NotFound(
+            f"{message}: {record_id}",
+            code=f"{message.split(' ', 1)[0]} deleted in Dynamics",
+            details=[{"field": field, "message": "deleted in Dynamics"}],
+        )
+
+
+def _missing(kind: str, crm_id: str, target: str, pending: set[str], existing: set[str] | None) -> str | None:
+    """Why an update cannot be queued when its record is neither on its way nor in Dynamics, else None."""
+    if existing is not None and target not in pending and target not in existing:
+        return _not_found(kind, crm_id)
+    return None
+
+
 def accept_update(
     ctx: WorkspaceContext, kind: str, updates: Sequence[Mapping[str, Any]], chosen_values: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
@@ -240,6 +268,7 @@ def accept_update(
     resolved = ctx.services.aliases.resolve(ctx.workspace.id, kind, valid)
     pending = pending_ids(ctx, kind, resolved.values())
     existing = _existing_ids(ctx, kind, [i for i in resolved.values() if i not in pending])
+    deleted = deleted_in_dynamics(ctx, kind, resolved.values()) if resolved else {}
     results: list[dict[str, Any]] = []
     items: list[WriteItem] = []
     for update in updates:
@@ -248,8 +277,9 @@ def accept_update(
             results.append({"crmId": crm_id, "success": False, "error": "crmId is not a Dynamics record id"})
             continue
         target = resolved[crm_id.strip().lower()]
-        if existing is not None and target not in pending and target not in existing:
-            results.append({"crmId": crm_id, "success": False, "error": _not_found(kind, crm_id)})
+        refused = deleted.get(target) or _missing(kind, crm_id, target, pending, existing)
+        if refused:
+            results.append({"crmId": crm_id, "success": False, "error": refused})
             continue
         fields = {k: v for k, v in update.items() if k != "crmId"}
         items.append(

@@ -14,6 +14,7 @@ from shared.messaging.outgoing import to_outgoing
 from shared.platform.errors import BadRequest
 from shared.platform.logs import logger
 from shared.services import preview
+from shared.services.reconciliation import reconcile_changes
 from shared.services.root import Services, WorkspaceContext
 from shared.storage.ledger import LedgerEntry
 
@@ -154,8 +155,10 @@ def reconcile(services: Services, *, stale_after: timedelta = timedelta(hours=1)
 
 def reconcile_workspace(
     services: Services, workspace_id: str, *, stale_after: timedelta = timedelta(hours=1)
-) -> dict[str, int]:
-    """Reconciliation of one workspace: `{"requeued": n, "failed": n}` (NotFound for an unknown workspace)."""
+) -> dict[str, Any]:
+    """Reconciliation of one workspace: `{"requeued": n, "failed": n, "changes": {...}}` — the merges and
+    deletions done in Dynamics (`shared.services.reconciliation`) — (NotFound for an unknown workspace)."""
+    changes = reconcile_changes(services.workspace(workspace_id))
     outcome = retry_failed(services, workspace_id, statuses=("retrying",), older_than=stale_after)
     health = services.ledger.summary(workspace_id)
     failed = sum(c.get("failed", 0) for c in health["counts"].values())
@@ -166,7 +169,7 @@ def reconcile_workspace(
             outcome["requeued"],
             failed,
         )
-    return {"requeued": outcome["requeued"], "failed": failed}
+    return {"requeued": outcome["requeued"], "failed": failed, "changes": changes}
 
 
 def preview_export(

@@ -38,7 +38,7 @@ from shared.domain.write_messages import WriteItem as QueuedItem
 from shared.domain.write_messages import WriteMessage
 from shared.platform.correlation import current_correlation_id
 from shared.platform.errors import BadRequest, NotFound, UpstreamUnavailable, regarding_not_found
-from shared.services.export import enqueue, is_pending
+from shared.services.export import enqueue, is_pending, refuse_deleted
 from shared.services.root import WorkspaceContext, enabled_users
 
 __all__ = [
@@ -205,6 +205,8 @@ def create_task(ctx: WorkspaceContext, body: TaskCreate) -> dict[str, Any]:
     """`POST /tasks`: create the task in Dynamics and return it as stored — or, when the record it is
     about is still on its way to Dynamics, accept it with its final id and queue it behind that record."""
     regarding = _regarding(ctx, body.contactId, body.companyId)
+    if regarding is not None:
+        refuse_deleted(ctx, _regarding_kind(ctx, regarding), regarding[1])
     if regarding is not None and is_pending(ctx, _regarding_kind(ctx, regarding), regarding[1]):
         return _queue_task(ctx, body, regarding)
     try:

@@ -39,7 +39,9 @@ from shared.storage.tables import TableStorage, escape_key
 
 __all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerPage", "LedgerStatus", "Operation"]
 
-LedgerStatus = Literal["accepted", "created", "updated", "skipped", "failed", "ambiguous", "retrying"]
+LedgerStatus = Literal[
+    "accepted", "created", "updated", "skipped", "failed", "ambiguous", "retrying", "deleted_in_dynamics"
+]
 Operation = Literal["create", "update", "associate"]
 _TX_LIMIT = 100
 # The log index: .NET's DateTime.MaxValue.Ticks, ticks (100 ns) counted from 0001-01-01 UTC.
@@ -278,6 +280,13 @@ class Ledger:
         found = (LedgerEntry.from_entity(workspace_id, entity) for entity in rows)
         return heapq.nlargest(limit, found, key=lambda e: e.at)
 
+    def by_crm_id(self, workspace_id: str, crm_id: str) -> list[LedgerEntry]:
+        """Every record row of the workspace whose Dynamics id is `crm_id`."""
+        query = "PartitionKey eq @pk and crm_id eq @crm"
+        parameters = {"pk": escape_key(workspace_id), "crm": crm_id.lower()}
+        rows = self._table.query_entities(query, parameters=parameters)
+        return [LedgerEntry.from_entity(workspace_id, entity) for entity in rows]
+
     def log(
         self,
         workspace_id: str,
@@ -434,6 +443,41 @@ class AliasStore:
         """The ids among `ids` that `mark_written` has seen: an issued id not in it is still pending."""
         wanted = list(dict.fromkeys(i.lower() for i in ids))
         return {key for key, _ in self._rows(workspace_id, f"{kind}-written", wanted)}
+
+    def set_delta(self, workspace_id: str, table: str, link: str) -> None:
+        """Remember the change-tracking delta link of a Dynamics table for the workspace."""
+        entity = {"PartitionKey": escape_key(workspace_id), "RowKey": escape_key(f"delta|{table}"), "link": link}
+        self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def delta(self, workspace_id: str, table: str) -> str | None:
+        """The stored delta link of a Dynamics table (None before the first sync)."""
+        try:
+            entity = self._table.get_entity(escape_key(workspace_id), escape_key(f"delta|{table}"))
+        except ResourceNotFoundError:
+            return None
+        return str(entity.get("link") or "") or None
+
+    def mark_deleted(self, workspace_id: str, kind: str, ids: Iterable[str], when: datetime) -> None:
+        """Remember that the records with these ids were deleted in Dynamics at `when`."""
+        entities = [
+            {
+                "PartitionKey": escape_key(workspace_id),
+                "RowKey": escape_key(f"{kind}-deleted|{i.lower()}"),
+                "at": when,
+            }
+            for i in dict.fromkeys(ids)
+        ]
+        if entities:
+            _upsert_all(self._table, entities)
+
+    def deleted(self, workspace_id: str, kind: str, ids: Iterable[str]) -> dict[str, datetime]:
+        """id → when it was deleted in Dynamics, for the ids among `ids` marked deleted."""
+        wanted = list(dict.fromkeys(i.lower() for i in ids))
+        out: dict[str, datetime] = {}
+        for key, entity in self._rows(workspace_id, f"{kind}-deleted", wanted):
+            at = entity.get("at")
+            out[key] = at if isinstance(at, datetime) else _now()
+        return out
 
     def add_alternatives(self, workspace_id: str, kind: str, groups: Mapping[str, Sequence[str]]) -> None:
         """Remember the other records an ambiguous match passed over (winner id → the others)."""
