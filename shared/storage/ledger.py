@@ -270,12 +270,7 @@ class Ledger:
         """The newest `limit` matching records, retry payloads included (for retries and reconciliation,
         which need whole rows; the admin log pages through `log`). Reads every matching record row."""
         query, parameters = _filter("PartitionKey eq @pk", escape_key(workspace_id), status=status, kind=kind)
-        if since is not None:
-            query += " and at ge @since"
-            parameters["since"] = since
-        if until is not None:
-            query += " and at le @until"
-            parameters["until"] = until
+        query = _bounded(query, parameters, {"at ge @since": since, "at le @until": until})
         rows = self._table.query_entities(query, parameters=parameters, results_per_page=1000)
         found = (LedgerEntry.from_entity(workspace_id, entity) for entity in rows)
         return heapq.nlargest(limit, found, key=lambda e: e.at)
@@ -309,10 +304,7 @@ class Ledger:
             "RowKey ge @newest": f"~{_reverse_ticks(until):019d}" if until is not None else None,
             "RowKey lt @oldest": f"~{_reverse_ticks(since) + 1:019d}" if since is not None else None,
         }
-        for clause, value in bounds.items():
-            if value is not None:
-                query += f" and {clause}"
-                parameters[clause.rsplit("@", 1)[1]] = value
+        query = _bounded(query, parameters, bounds)
         rows = iter(self._table.query_entities(query, parameters=parameters, results_per_page=min(limit + 20, 1000)))
         found: list[LedgerEntry] = []
         last = ""
@@ -374,6 +366,15 @@ class Ledger:
                 failures.append(entry)
         attention = heapq.nlargest(50, failures, key=lambda e: e.at)
         return {"counts": counts, "warnings": warnings, "attention": [f.as_dict() for f in attention]}
+
+
+def _bounded(query: str, parameters: dict[str, Any], clauses: Mapping[str, Any]) -> str:
+    """`query` with each `"<column> <op> @<name>"` clause whose value is not None, its value in `parameters`."""
+    for clause, value in clauses.items():
+        if value is not None:
+            query += f" and {clause}"
+            parameters[clause.rsplit("@", 1)[1]] = value
+    return query
 
 
 def _filter(base: str, partition: str, *, status: str | None, kind: str | None) -> tuple[str, dict[str, Any]]:
