@@ -318,11 +318,16 @@ class DataverseClient:
         select: Select,
         delta_link: str | None = None,
         *,
+        max_pages: int | None = None,
         budget: Budget | None = None,
     ) -> ChangeSet:
         """Change tracking: without `delta_link` the initial sync (`Prefer: odata.track-changes`, every row),
-        with it the rows created or changed since plus the ids deleted since; always the next delta link."""
+        with it the rows created or changed since plus the ids deleted since; always the next delta link.
+
+        `delta_link` may also be a `next_link` of an earlier round; with `max_pages` a round stops after that
+        many pages and returns the `next_link` to continue from (no delta link yet)."""
         budget = self._pipeline.budget(budget)
+        pages = 0
         headers = {"Prefer": "odata.track-changes"}
         url: str
         params: Mapping[str, str] | None
@@ -340,9 +345,12 @@ class DataverseClient:
                 else:
                     rows.append(row)
             next_link = payload.get("@odata.nextLink")
+            pages += 1
             if not next_link:
                 link = payload.get("@odata.deltaLink")
                 return ChangeSet(rows=rows, deleted=deleted, delta_link=str(link) if link else None)
+            if max_pages is not None and pages >= max_pages:
+                return ChangeSet(rows=rows, deleted=deleted, next_link=str(next_link))
             url, params = self._same_origin(str(next_link)), None
 
     def query_in(

@@ -36,3 +36,5 @@ class ChangeSet:
     rows: list[dict[str, Any]] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     delta_link: str | None = None
+    # Set when the round stopped at `max_pages` before its end: pass it back to continue where it stopped.
+    next_link: str | None = None

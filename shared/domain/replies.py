@@ -295,6 +295,9 @@ class SyncHealth(_Reply):
     counts: dict[str, dict[str, int]] = Field(description="Records by kind, then by status.")
     warnings: dict[str, int] = Field(default_factory=dict, description="Records with mapping warnings, by kind.")
     attention: list[LedgerEntryView] = Field(description="The latest failed, retrying or ambiguous records (≤ 50).")
+    last_reconciliation: dict[str, Any] | None = Field(
+        default=None, description="The report of the last reconciliation run (see the reconcile route); null: none yet."
+    )
 
 
 class SyncLog(_Reply):
@@ -305,13 +308,29 @@ class SyncLog(_Reply):
 
 
 class ReconcileReply(_Reply):
-    """One workspace reconciled: stale `retrying` records queued again, how many records failed, and what
-    Dynamics' change tracking showed (`changes`: per table changed/merged/deleted, Dataverse requests)."""
+    """One workspace's reconciliation run: `status` completed, or skipped while another run holds the
+    workspace's lease (`reason`). A completed run reports stale `retrying` records queued again (`requeued`),
+    records failed now (`failed`), what change tracking showed per table (`changes.tables`: mode
+    change_tracking or modifiedon, changed/merged/deleted), the ledger verification (`verification`: window,
+    checked, missing, requeued, left_failed, unchecked), campaign values written once their contact existed
+    (`campaign_values`), transient failures queued again (`transient_retries`), and the Dataverse requests it
+    spent against its budget (`dataverse_requests`, `request_budget`, steps `skipped` for want of budget)."""
 
     workspace_id: str
+    status: Literal["completed", "skipped"] = "completed"
+    reason: str | None = None
     requeued: int = Field(ge=0)
     failed: int = Field(ge=0)
+    started: str | None = None
+    finished: str | None = None
     changes: dict[str, Any] | None = None
+    verification: dict[str, Any] | None = None
+    campaign_values: dict[str, Any] | None = None
+    transient_retries: dict[str, Any] | None = None
+    dataverse_requests: int | None = Field(default=None, ge=0)
+    throttled: int | None = Field(default=None, ge=0)
+    request_budget: int | None = Field(default=None, ge=0)
+    skipped: list[str] | None = None
 
 
 class RetryOutcome(_Reply):

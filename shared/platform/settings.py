@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     ValidationError,
@@ -69,6 +70,12 @@ class Settings(BaseModel):
     dataverse_timeout_seconds: PositiveFloat = Field(30.0, validation_alias="DATAVERSE_TIMEOUT_SECONDS")
     match_timeout_seconds: PositiveFloat = Field(5.0, validation_alias="MATCH_TIMEOUT_SECONDS")
     write_budget_seconds: PositiveFloat = Field(240.0, validation_alias="WRITE_BUDGET_SECONDS")
+    # Reconciliation: the share of Dataverse's service-protection request budget (6,000 requests per user per
+    # 300 s) one run may spend, the verification sample, retries of transient failures, the run's lease.
+    reconcile_budget_share: float = Field(0.05, gt=0, le=1, validation_alias="RECONCILE_BUDGET_SHARE")
+    reconcile_verify_sample: NonNegativeInt = Field(100, validation_alias="RECONCILE_VERIFY_SAMPLE")
+    reconcile_retry_limit: NonNegativeInt = Field(3, validation_alias="RECONCILE_RETRY_LIMIT")
+    reconcile_lease_seconds: PositiveInt = Field(900, validation_alias="RECONCILE_LEASE_SECONDS")
 
     # Caches and keys.
     mapping_cache_seconds: PositiveFloat = Field(5.0, validation_alias="MAPPING_CACHE_SECONDS")

@@ -1177,11 +1177,30 @@ ADMIN: tuple[Operation, ...] = (
         "POST",
         "manage/workspaces/{workspace_id}/reconcile",
         "manage_reconcile",
-        "Reconcile now: queue stale `retrying` records again (what the timer does)",
+        "Reconcile now: merges and deletions in Dynamics, ledger verification, waiting work (what the timer does)",
         "Admin operations",
         {
             200: Reply(
-                "What was done.", ReconcileReply, example={"workspace_id": _WORKSPACE_ID, "requeued": 2, "failed": 1}
+                "The run's report (also kept as sync health's `last_reconciliation`).",
+                ReconcileReply,
+                example={
+                    "workspace_id": _WORKSPACE_ID,
+                    "status": "completed",
+                    "started": "2026-11-29T10:00:00+00:00",
+                    "finished": "2026-11-29T10:00:02+00:00",
+                    "requeued": 2,
+                    "failed": 1,
+                    "changes": {"tables": {"contact": {"mode": "change_tracking", "changed": 3, "merged": 1,
+                                                       "deleted": 1}}},
+                    "verification": {"since": "2026-11-29T09:45:00+00:00", "until": "2026-11-29T10:00:00+00:00",
+                                     "checked": 48, "missing": 1, "requeued": 1, "left_failed": 0, "unchecked": 0},
+                    "campaign_values": {"waiting": 1, "written": 1},
+                    "transient_retries": {"requeued": 0, "permanent": 1, "waiting": 0, "gave_up": 0},
+                    "dataverse_requests": 9,
+                    "throttled": 0,
+                    "request_budget": 300,
+                    "skipped": [],
+                },
             )
         },
         (400, 404, 500),

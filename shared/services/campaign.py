@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -28,17 +29,21 @@ from shared.services.root import Services, WorkspaceContext
 from shared.storage.ledger import LedgerEntry, LedgerStatus
 
 __all__ = [
+    "CAMPAIGN_WAITING",
     "CampaignOutcome",
     "InvalidCampaignEvent",
     "campaign_columns",
     "campaign_message",
     "process_campaign_message",
     "send_campaign_events",
+    "write_waiting_campaign",
 ]
 
 log = logger("campaign")
 
 _INTEGER_TYPES = frozenset({"Integer", "BigInt"})
+# The ledger message of campaign values kept for a contact not (yet) in Dynamics; reconciliation finds them by it.
+CAMPAIGN_WAITING = "is not in Dynamics; its campaign values are kept and written later"
 _TEXT_TYPES = frozenset({"String", "Memo"})
 
 
@@ -119,6 +124,26 @@ def campaign_columns(ctx: WorkspaceContext, contact_id: str, *, budget: Budget |
     return _render(ctx, states, budget or Budget(ctx.settings.write_budget_seconds))[0]
 
 
+def write_waiting_campaign(ctx: WorkspaceContext, entry: LedgerEntry, target: str) -> bool:
+    """Reconciliation: write the campaign values a ledger row kept waiting, now that `target` (the contact, or
+    the record its id became an alias of) exists; the row becomes `updated`. Whether anything was written."""
+    ws = ctx.workspace.id
+    contact_id = str(entry.crm_id).lower()
+    states = {s.key: s for s in ctx.services.campaign_state.states(ws, contact_id)}
+    if target != contact_id:  # events may also have come under the survivor's id: those are newer
+        states.update({s.key: s for s in ctx.services.campaign_state.states(ws, target)})
+    budget = Budget(ctx.settings.write_budget_seconds)
+    body, warnings = _render(ctx, list(states.values()), budget)
+    if not body:
+        return False
+    ctx.client.update(ctx.contact.entity_set, target, body, budget=budget)
+    entry.status, entry.code, entry.crm_id, entry.warnings = "updated", None, target, warnings
+    entry.message = "campaign values written by reconciliation once the contact existed"
+    entry.at = datetime.now(UTC)
+    ctx.services.ledger.record([entry])
+    return True
+
+
 def _write_columns(
     ctx: WorkspaceContext, event: CampaignEvent, target: str, states: list[CampaignState], delivery: int
 ) -> CampaignOutcome:
@@ -136,7 +161,7 @@ def _write_columns(
         ctx.client.update(entity.entity_set, target, body, budget=budget)
     except (RecordNotFound, ValidationFailed) as exc:
         if isinstance(exc, RecordNotFound):
-            reason = f"{entity.label} {target} is not in Dynamics; its campaign values are kept and written later"
+            reason = f"{entity.label} {target} {CAMPAIGN_WAITING}"
         else:
             reason = f"{exc.column}: {exc.message}" if exc.column and exc.column not in exc.message else exc.message
         ledger.record(

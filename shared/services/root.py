@@ -30,6 +30,7 @@ from shared.storage.identities import IdentityStore
 from shared.storage.ledger import AliasStore, Ledger
 from shared.storage.pending import PendingItems
 from shared.storage.recent import RecentRecords
+from shared.storage.reconcile_state import ReconcileState
 from shared.storage.tables import TableStorage
 from shared.storage.webhooks import WebhookStore
 
@@ -113,6 +114,7 @@ class Services:
         self.aliases = AliasStore(self.tables)
         self.pending = PendingItems(self.tables)
         self.campaign_state = CampaignStore(self.tables)
+        self.reconcile_state = ReconcileState(self.tables)  # reconciliation's lease, run reports, marks
         self.activity_index = ActivityIndex(self.tables)
         self.identities = IdentityStore(self.tables)  # Genesy identities seen (owners, senders)
         self.webhooks = WebhookStore(self.tables)  # Genesy webhook secrets (HMACs) and deliveries

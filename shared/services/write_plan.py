@@ -206,8 +206,8 @@ def settle_records(
             if record.ambiguous_ids:
                 entry.status, entry.message = "ambiguous", AMBIGUOUS
         set_error(entry, result.error)
-        if entry.status in ("failed", "retrying"):
-            entry.retry = retry_payload(message, record.item)
+        if entry.status in ("failed", "retrying", "created"):  # created: reconciliation's verification re-queues
+            entry.retry = retry_payload(message, record.item)  # one lost from Dynamics
         report.retryable += entry.status == "retrying"
         report.count(entry.status)
     for entry, leader in decision.followers:

@@ -101,7 +101,7 @@ class LedgerEntry:
     message_id: str | None = None
     correlation_id: str | None = None
     at: datetime = field(default_factory=_now)
-    # What it takes to retry this record (kept for failed/retrying records only).
+    # What it takes to write this record again (kept for failed, retrying and created records).
     retry: dict[str, Any] | None = None
     # Read from the log index, which notes whether the row keeps a retry payload but does not copy it.
     retry_kept: bool = False
@@ -184,7 +184,9 @@ class LedgerEntry:
             "message": self.message,
             "warnings": self.warnings,
             "attempts": self.attempts,
-            "retryable": bool(self.retry) or self.retry_kept,
+            # Created rows keep their payload too (reconciliation re-queues a created record lost from Dynamics),
+            # but only a failed or retrying record is one an operator can retry.
+            "retryable": (bool(self.retry) or self.retry_kept) and self.status in ("failed", "retrying"),
             "at": self.at.isoformat(),
         }
 

@@ -32,16 +32,17 @@ def _reconcile(stack: Any) -> dict[str, Any]:
 
 
 def test_first_round_only_establishes_the_links(stack: Any) -> None:
-    report = _reconcile(stack)["changes"]
+    run = _reconcile(stack)
+    report = run["changes"]
     assert report["tables"] == {
-        "contact": {"changed": 0, "merged": 0, "deleted": 0},
-        "account": {"changed": 0, "merged": 0, "deleted": 0},
+        "contact": {"mode": "change_tracking", "changed": 0, "merged": 0, "deleted": 0},
+        "account": {"mode": "change_tracking", "changed": 0, "merged": 0, "deleted": 0},
     }
-    assert report["dataverse_requests"] >= 2
+    assert run["dataverse_requests"] >= 2
     assert stack.services.aliases.delta(stack.workspace_id, "contact")
     assert stack.services.aliases.delta(stack.workspace_id, "account")
     again = _reconcile(stack)["changes"]["tables"]["contact"]
-    assert again == {"changed": 0, "merged": 0, "deleted": 0}
+    assert again == {"mode": "change_tracking", "changed": 0, "merged": 0, "deleted": 0}
 
 
 def test_a_merged_contact_reaches_the_survivor_everywhere(stack: Any) -> None:
@@ -54,7 +55,7 @@ def test_a_merged_contact_reaches_the_survivor_everywhere(stack: Any) -> None:
         })
         assert merged.status_code == 204, merged.text
     report = _reconcile(stack)["changes"]["tables"]["contact"]
-    assert report == {"changed": 2, "merged": 1, "deleted": 0}
+    assert report == {"mode": "change_tracking", "changed": 2, "merged": 1, "deleted": 0}
     assert stack.services.aliases.resolve(stack.workspace_id, "contact", [SUBORDINATE]) == {SUBORDINATE: SURVIVOR}
 
     put = stack.call("PUT", "contacts", {"contacts": [{"crmId": SUBORDINATE, "title": "Merged title"}]}).json
@@ -109,7 +110,7 @@ def test_a_deleted_contact_is_answered_truthfully(stack: Any) -> None:
     with _dynamics(stack) as api:
         assert api.delete(f"contacts({crm_id})").status_code == 204
     report = _reconcile(stack)["changes"]["tables"]["contact"]
-    assert report == {"changed": 0, "merged": 0, "deleted": 1}
+    assert report == {"mode": "change_tracking", "changed": 0, "merged": 0, "deleted": 1}
 
     put = stack.call("PUT", "contacts", {"contacts": [{"crmId": crm_id, "title": "Too late"}]}).json["results"]
     assert len(put) == 1 and put[0]["success"] is False

@@ -1,0 +1,106 @@
+"""One reconciliation run of a workspace, the timer's and `POST manage/workspaces/{id}/reconcile`'s:
+
+1. take the workspace's lease in Table Storage (a run that finds it held does nothing and says so);
+2. within a request budget — `RECONCILE_BUDGET_SHARE` of Dataverse's service-protection limit of 6,000
+   requests per user per 300 s, shared by the workspaces that write to the same Dynamics environment when
+   the timer runs them all — follow merges and deletions (`reconciliation`), verify a sample of the ledger,
+   write campaign values left waiting, queue again stale `retrying` records and transient failures
+   (`verification`);
+3. save the run's report (shown in sync health as `last_reconciliation`) and give the lease back.
+
+Every step is idempotent, so a run cut short (budget, crash, lease expiry) is finished by the next one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.platform.logs import logger
+from shared.platform.usage import usage_scope
+from shared.services.reconciliation import RunBudget, reconcile_changes
+from shared.services.requeue import requeue
+from shared.services.root import Services
+from shared.services.verification import retry_transient, verify_ledger, write_waiting_campaigns
+
+__all__ = ["SERVICE_PROTECTION_REQUESTS", "reconcile_all", "run_reconciliation"]
+
+log = logger("reconciliation")
+
+SERVICE_PROTECTION_REQUESTS = 6_000  # per user per 300 s (Microsoft Learn: "Service protection API limits")
+
+
+def request_budget(services: Services, sharing: int = 1) -> int:
+    """The Dataverse requests one run may spend when `sharing` runs share one Dynamics environment."""
+    share = services.settings.reconcile_budget_share * SERVICE_PROTECTION_REQUESTS
+    return max(1, int(share // max(1, sharing)))
+
+
+def reconcile_all(services: Services, *, stale_after: timedelta = timedelta(hours=1)) -> dict[str, Any]:
+    """The timer: every workspace, one after another; workspaces on one Dynamics environment split its share."""
+    workspaces = services.store.list_workspaces()
+    per_environment = Counter(w.environment_url.rstrip("/").lower() for w in workspaces)
+    return {
+        w.id: run_reconciliation(services, w.id, stale_after=stale_after,
+                                 sharing=per_environment[w.environment_url.rstrip("/").lower()])
+        for w in workspaces
+    }
+
+
+def run_reconciliation(
+    services: Services, workspace_id: str, *, stale_after: timedelta = timedelta(hours=1), sharing: int = 1
+) -> dict[str, Any]:
+    """Reconcile one workspace (NotFound for an unknown one); the run's report."""
+    services.store.get_workspace(workspace_id)
+    state = services.reconcile_state
+    started = datetime.now(UTC)
+    lease = state.acquire(workspace_id, services.settings.reconcile_lease_seconds, now=started)
+    if lease is None:
+        log.info("workspace %s: reconciliation already running; this run does nothing", workspace_id)
+        return {"workspace_id": workspace_id, "status": "skipped", "requeued": 0, "failed": 0,
+                "reason": "another reconciliation run of this workspace holds its lease"}
+    try:
+        report = _run(services, workspace_id, started, stale_after, request_budget(services, sharing))
+        state.save_report(workspace_id, report, started)
+    finally:
+        state.release(lease)
+    return report
+
+
+def _run(services: Services, workspace_id: str, started: datetime, stale_after: timedelta,
+         limit: int) -> dict[str, Any]:
+    state = services.reconcile_state
+    previous = next(iter(state.reports(workspace_id, 1)), None)
+    ctx = services.workspace(workspace_id)
+    with usage_scope() as usage:
+        budget = RunBudget(limit, usage)
+        tables = reconcile_changes(ctx, budget)
+        verification = verify_ledger(ctx, budget, started, previous)
+        campaigns = write_waiting_campaigns(ctx, budget)
+        cutoff = started - stale_after
+        stale = [e for e in services.ledger.entries(workspace_id, status="retrying") if e.at <= cutoff]
+        requeued = requeue(services, workspace_id, stale, note="reconciliation (stale retry)")["requeued"]
+        transient = retry_transient(ctx, started)
+    health = services.ledger.summary(workspace_id)
+    failed = sum(c.get("failed", 0) for c in health["counts"].values())
+    report: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "status": "completed",
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "requeued": requeued,
+        "failed": failed,
+        "changes": {"tables": tables},
+        "verification": verification,
+        "campaign_values": campaigns,
+        "transient_retries": transient,
+        "dataverse_requests": usage.requests,
+        "throttled": usage.throttled,
+        "request_budget": limit,
+        "skipped": budget.skipped,
+    }
+    if requeued or failed or verification["missing"]:
+        log.warning("workspace %s: %d stale records re-queued, %d missing in Dynamics, %d failed (see sync health)",
+                    workspace_id, requeued, verification["missing"], failed)
+    return report
