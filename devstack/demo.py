@@ -195,6 +195,7 @@ def _play(driver: SessionDriver, data: DemoDataset, result: SessionResult) -> No
     _update_with_engagement(driver, data, result, http, new_contact_ids)
     _play_optional_steps(driver, data, result, http, alice)
     _report(driver, data, result, seed_accounts, seed_contacts)
+    _reconcile_after_merge(driver, result, http, sorted(new_contact_ids))
 
 
 def _connect(driver: SessionDriver, data: DemoDataset, result: SessionResult, http: _Http) -> str:
@@ -981,6 +982,52 @@ def _report_activities(sandbox: Sandbox, result: SessionResult) -> None:
         render_table("Activities (Dynamics timeline)", ["Logged as", "Subject", "When"], activity_rows)
     )
     result.check("every activity is in Dynamics", all(r[0] != "missing" for r in activity_rows))
+
+
+def _admin(driver: SessionDriver, path: str, body: Any = None) -> httpx.Response:
+    headers = {"x-functions-key": driver.admin_key} if driver.admin_key else {}
+    return driver.api.post(f"manage/workspaces/{driver.workspace_id}/{path}", json=body or {}, headers=headers)
+
+
+def _reconcile_after_merge(driver: SessionDriver, result: SessionResult, http: _Http, new_ids: list[str]) -> None:
+    """9. A sales user merges two exported contacts in Dynamics; the next reconciliation run makes the merged
+    one's crmId an alias of the survivor, so Genesy's later update with the old id lands on the survivor."""
+    if len(new_ids) < 2:
+        return
+    survivor, merged = new_ids[0], new_ids[1]
+    driver.out("9. Reconciliation: a sales user merges two exported contacts in Dynamics")
+    first = _admin(driver, "reconcile")
+    if not result.check("the reconcile route answers 200", first.status_code == 200, first.text[:300]):
+        return
+    checked = first.json()["verification"]
+    driver.out(f"   … first run: change tracking started; {checked['checked']} ledger rows verified in Dynamics, "
+               f"{checked['missing']} missing")
+    result.check("verification finds every exported record in Dynamics",
+                 checked["checked"] > 0 and checked["missing"] == 0, str(checked))
+    sandbox = driver.sandbox
+    token = sandbox.mint_token()
+    with httpx.Client(base_url=f"{sandbox.url}/api/data/v9.2/", verify=sandbox.ssl_context(),
+                      headers={"Authorization": f"Bearer {token}"}, timeout=30.0) as dynamics:
+        merge = dynamics.post("Merge", json={
+            "Target": {"@odata.type": "Microsoft.Dynamics.CRM.contact", "contactid": survivor},
+            "Subordinate": {"@odata.type": "Microsoft.Dynamics.CRM.contact", "contactid": merged},
+            "PerformParentingChecks": False,
+        })
+    result.check("Dynamics merges the two contacts", merge.status_code == 204, merge.text[:300])
+    run = _admin(driver, "reconcile").json()
+    contact = run.get("changes", {}).get("tables", {}).get(driver.services.workspace(driver.workspace_id)
+                                                            .contact.logical_name, {})
+    driver.out(f"   … reconcile: {contact.get('merged', 0)} merged, {contact.get('deleted', 0)} deleted, "
+               f"{run.get('dataverse_requests')} Dataverse requests of a budget of {run.get('request_budget')}")
+    result.check("reconciliation sees the merge", contact.get("merged") == 1, str(contact))
+    result.check("reconciliation stays within its request budget",
+                 int(run.get("dataverse_requests") or 0) <= int(run.get("request_budget") or 0), str(run)[:300])
+    put = http.call("PUT", "contacts", {"contacts": [{"crmId": merged, "title": "Head of Merged Records"}]})
+    _drain(driver, result, "update after a merge")
+    row = sandbox.store.get("contact", survivor) or {}
+    result.check("Genesy's update with the merged contact's crmId lands on the survivor",
+                 bool(put["results"][0]["success"]) and row.get("jobtitle") == "Head of Merged Records",
+                 f"{put['results'][0]}; survivor's jobtitle {row.get('jobtitle')!r}")
 
 
 def _report_health(driver: SessionDriver, result: SessionResult) -> None:

@@ -48,7 +48,7 @@ _TX_LIMIT = 100
 _MAX_TICKS = 3_155_378_975_999_999_999
 _TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 _LOG_PARTITION_SUFFIX = "~log"
-_READERS = 16  # point reads in flight when checking a page of the log
+_READERS = 10  # point reads in flight when checking a page of the log (the Table client pools 10 connections)
 
 
 def _now() -> datetime:
