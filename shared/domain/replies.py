@@ -313,7 +313,8 @@ class ReconcileReply(_Reply):
     records failed now (`failed`), what change tracking showed per table (`changes.tables`: mode
     change_tracking or modifiedon, changed/merged/deleted), the ledger verification (`verification`: window,
     checked, missing, requeued, left_failed, unchecked), campaign values written once their contact existed
-    (`campaign_values`), transient failures queued again (`transient_retries`), and the Dataverse requests it
+    (`campaign_values`), webhook deliveries that waited for their contact tried again (`webhook_deliveries`),
+    transient failures queued again (`transient_retries`), and the Dataverse requests it
     spent against its budget (`dataverse_requests`, `request_budget`, steps `skipped` for want of budget)."""
 
     workspace_id: str
@@ -326,6 +327,7 @@ class ReconcileReply(_Reply):
     changes: dict[str, Any] | None = None
     verification: dict[str, Any] | None = None
     campaign_values: dict[str, Any] | None = None
+    webhook_deliveries: dict[str, Any] | None = None
     transient_retries: dict[str, Any] | None = None
     dataverse_requests: int | None = Field(default=None, ge=0)
     throttled: int | None = Field(default=None, ge=0)

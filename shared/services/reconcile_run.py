@@ -4,8 +4,8 @@
 2. within a request budget — `RECONCILE_BUDGET_SHARE` of Dataverse's service-protection limit of 6,000
    requests per user per 300 s, shared by the workspaces that write to the same Dynamics environment when
    the timer runs them all — follow merges and deletions (`reconciliation`), verify a sample of the ledger,
-   write campaign values left waiting, queue again stale `retrying` records and transient failures
-   (`verification`);
+   write campaign values left waiting, try webhook deliveries waiting for their contact again, queue again
+   stale `retrying` records and transient failures (`verification`);
 3. save the run's report (shown in sync health as `last_reconciliation`) and give the lease back.
 
 Every step is idempotent, so a run cut short (budget, crash, lease expiry) is finished by the next one.
@@ -23,12 +23,14 @@ from shared.services.reconciliation import RunBudget, reconcile_changes
 from shared.services.requeue import requeue
 from shared.services.root import Services
 from shared.services.verification import retry_transient, verify_ledger, write_waiting_campaigns
+from shared.services.webhooks import reprocess_waiting
 
 __all__ = ["SERVICE_PROTECTION_REQUESTS", "reconcile_all", "run_reconciliation"]
 
 log = logger("reconciliation")
 
 SERVICE_PROTECTION_REQUESTS = 6_000  # per user per 300 s (Microsoft Learn: "Service protection API limits")
+_WEBHOOK_REQUESTS = 2
 
 
 def request_budget(services: Services, sharing: int = 1) -> int:
@@ -78,6 +80,8 @@ def _run(services: Services, workspace_id: str, started: datetime, stale_after: 
         tables = reconcile_changes(ctx, budget)
         verification = verify_ledger(ctx, budget, started, previous)
         campaigns = write_waiting_campaigns(ctx, budget)
+        # A waiting webhook delivery costs a lookup of its contact and a campaign message: ≤ 2 requests each.
+        webhooks = reprocess_waiting(services, workspace_id, budget.left() // _WEBHOOK_REQUESTS)
         cutoff = started - stale_after
         stale = [e for e in services.ledger.entries(workspace_id, status="retrying") if e.at <= cutoff]
         requeued = requeue(services, workspace_id, stale, note="reconciliation (stale retry)")["requeued"]
@@ -94,6 +98,7 @@ def _run(services: Services, workspace_id: str, started: datetime, stale_after: 
         "changes": {"tables": tables},
         "verification": verification,
         "campaign_values": campaigns,
+        "webhook_deliveries": webhooks,
         "transient_retries": transient,
         "dataverse_requests": usage.requests,
         "throttled": usage.throttled,

@@ -419,6 +419,19 @@ def reprocess_deliveries(services: Services, workspace_id: str, request: Reproce
     return ReprocessReply(reprocessed=len(results), results=results)
 
 
+def reprocess_waiting(services: Services, workspace_id: str, limit: int) -> dict[str, int]:
+    """Reconciliation: the oldest `limit` deliveries still waiting for their contact, tried again (a contact
+    exported since is found now): `{"tried": n, "processed": n}`."""
+    if limit <= 0:
+        return {"tried": 0, "processed": 0}
+    waiting = services.webhooks.recent(workspace_id, status="waiting", limit=MAX_REPROCESS)[-limit:]
+    if not waiting:
+        return {"tried": 0, "processed": 0}
+    ids = [d.id for d in reversed(waiting)]  # oldest first
+    reply = reprocess_deliveries(services, workspace_id, ReprocessRequest(ids=ids))
+    return {"tried": reply.reprocessed, "processed": sum(r.status == "processed" for r in reply.results)}
+
+
 class WebhookBody(RootModel[dict[str, Any]]):
     """One Genesy webhook delivery: a JSON object, read tolerantly (`shared.domain.webhooks`). Its field names
     are not published; the event type (`eventType`/`event`/`type`), the contact (`contact`/`lead`/… or the

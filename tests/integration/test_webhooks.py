@@ -237,3 +237,20 @@ def test_engagement_only_events_are_configurable(stack: Any, monkeypatch: pytest
     visited = _deliver(stack, secret, _event("PROFILE_VISITED", "evt-c2", contact={"crmId": MARIA}))
     assert liked.json["status"] == "ignored" and visited.json["status"] == "processed"
     assert stack.services.campaign_state.engaged(stack.workspace_id, [MARIA]) == {MARIA}
+
+
+def test_a_waiting_delivery_lands_with_the_next_reconciliation_run(stack: Any) -> None:
+    secret = _secret(stack)
+    person = {"email": "ona.later@example.org", "firstName": "Ona", "lastName": "Later"}
+    body = _event("EMAIL_SENT", "evt-r", contact=person, campaign="Q1 Outreach", step=2, totalSteps=3)
+    assert _deliver(stack, secret, body).json["status"] == "waiting"
+    exported = stack.call("POST", "contacts", {"contacts": [{"externalId": "ona", **person}]})
+    crm_id = exported.json["results"][0]["crmId"]
+    stack.drain()
+    run = stack.call("POST", f"{_ws(stack)}/reconcile", {}, headers=ADMIN).json
+    assert run["webhook_deliveries"] == {"tried": 1, "processed": 1}
+    stack.drain()
+    assert _columns(stack, crm_id)["gd_campaign_status"] == "Step 2 of 3"
+    assert _deliveries(stack, "waiting") == []
+    again = stack.call("POST", f"{_ws(stack)}/reconcile", {}, headers=ADMIN).json
+    assert again["webhook_deliveries"] == {"tried": 0, "processed": 0}
