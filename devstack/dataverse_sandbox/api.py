@@ -15,6 +15,7 @@ from odata_query import ast
 
 from devstack.dataverse_sandbox import errors
 from devstack.dataverse_sandbox.config import SandboxConfig
+from devstack.dataverse_sandbox.cost import Work
 from devstack.dataverse_sandbox.errors import DataverseError
 from devstack.dataverse_sandbox.filters import compile_filter
 from devstack.dataverse_sandbox.index import candidate_rows
@@ -96,6 +97,7 @@ class ApiResponse:
     body: bytes = b""
     route: str = ""
     entity_path: str | None = None  # "/contacts(guid)" of a created/upserted row, for Content-ID refs
+    work: Work | None = None  # what the cost model charges (None: a read for GET, else a write)
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None, route: str = "") -> ApiResponse:
@@ -126,9 +128,11 @@ class DataverseApi:
                 self.store.enforce_application_required = self.config.enforce_application_required
                 resp = self._route(req, resolve_ref)
         except DataverseError as err:
-            return error_response(err, route)
+            resp = error_response(err, route)
         if not resp.route:
             resp.route = route
+        if resp.work is None:
+            resp.work = Work("read") if req.method == "GET" else Work("write")
         return resp
 
     def _route(self, req: ApiRequest, resolve_ref: Callable[[str], str] | None) -> ApiResponse:
@@ -223,7 +227,9 @@ class DataverseApi:
         row = self.store.find_by_keyspec(entity, spec)
         if row is None:
             raise DataverseError.not_found(entity.logical_name, _show_key(spec))
-        return self._representation(req, entity, row, 200)
+        resp = self._representation(req, entity, row, 200)
+        resp.work = Work("read", rows=1)
+        return resp
 
     def _patch(self, req: ApiRequest, entity: Entity, spec: KeySpec,
                resolve_ref: Callable[[str], str] | None) -> ApiResponse:
@@ -288,9 +294,11 @@ class DataverseApi:
             kids = [r for r in self.store.table(child).values()
                     if isinstance(r.get(coll.child_attribute), Ref)
                     and r[coll.child_attribute].id == row[entity.primary_id]]
-            return json_response(200, {"@odata.context": f"{self.api_root}/$metadata#{child.entity_set}",
+            resp = json_response(200, {"@odata.context": f"{self.api_root}/$metadata#{child.entity_set}",
                                        "value": [render_row(self.store, child, k, select)
                                                  for k in order_rows(child, kids, [], False)]})
+            resp.work = Work("read", rows=len(kids))
+            return resp
         raise DataverseError(404, errors.PROPERTY_NOT_FOUND, f"Resource not found for the segment '{nav_name}'.")
 
     # ------------------------------------------------------------------ queries
@@ -362,7 +370,9 @@ class DataverseApi:
         if next_link:
             payload["@odata.nextLink"] = next_link
         headers = {"Preference-Applied": ",".join(applied)} if applied else {}
-        return json_response(200, payload, headers)
+        resp = json_response(200, payload, headers)
+        resp.work = Work("read", rows=len(page_rows))
+        return resp
 
     # ------------------------------------------------------------------ change tracking
     def _track_changes(self, req: ApiRequest, entity: Entity) -> ApiResponse:
@@ -399,8 +409,10 @@ class DataverseApi:
         sel = f"({','.join(select)})" if select else ""
         payload = {"@odata.context": f"{self.api_root}/$metadata#{entity.entity_set}{sel}/$delta",
                    "@odata.deltaLink": delta_link, "value": values}
-        return json_response(200, payload, {"Preference-Applied": "odata.track-changes"},
+        resp = json_response(200, payload, {"Preference-Applied": "odata.track-changes"},
                              route=f"GET {entity.entity_set} (delta)" if token_text else "")
+        resp.work = Work("read", rows=len(values))
+        return resp
 
     def _delta_version(self, token: str) -> int:
         """The version a `$deltatoken` (`<version>!<utc time>`, as Dataverse's look) stands for; 400 when
@@ -492,6 +504,17 @@ class DataverseApi:
                 raise DataverseError.bad_request(
                     f"Each item in Targets must have @odata.type '{entity.type_name}' (got '{odata_type}').",
                     errors.INVALID_PAYLOAD)
+        try:
+            resp = self._bulk_apply(req, entity, action, targets, resolve_ref)
+        except DataverseError as err:
+            resp = error_response(err, route)  # rolled back as a whole, after running up to the failure
+        resp.route = route
+        resp.work = Work("bulk", targets=len(targets))
+        return resp
+
+    def _bulk_apply(self, req: ApiRequest, entity: Entity, action: str, targets: list[dict[str, Any]],
+                    resolve_ref: Callable[[str], str] | None) -> ApiResponse:
+        route = f"POST {entity.entity_set}/{action}"
         ids: list[str] = []
         results: list[dict[str, Any]] = []
         with self.store.transaction():

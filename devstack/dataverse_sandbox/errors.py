@@ -15,6 +15,7 @@ __all__ = [
     "ROW_VERSION_MISMATCH",
     "STRING_TOO_LONG",
     "THROTTLE_CONCURRENCY",
+    "THROTTLE_EXECUTION_TIME",
     "THROTTLE_REQUESTS",
     "UNEXPECTED",
     "DataverseError",
@@ -29,7 +30,9 @@ OPTION_OUT_OF_RANGE = "0x8004431A"
 INVALID_PAYLOAD = "0x80048d19"
 INVALID_ARGUMENT = "0x80040203"
 ROW_VERSION_MISMATCH = "0x80060882"
+# Service protection (Microsoft Learn, "Service protection API limits"): -2147015902, -2147015903, -2147015898.
 THROTTLE_REQUESTS = "0x80072322"
+THROTTLE_EXECUTION_TIME = "0x80072321"
 THROTTLE_CONCURRENCY = "0x80072326"
 UNEXPECTED = "0x80040216"
 # Not in the reference (dataverse-web-api.md); the sandbox's choice, see README "Change tracking".
