@@ -44,7 +44,7 @@ from devstack.dataverse_sandbox.query import (
 )
 from devstack.dataverse_sandbox.schema import ENTITIES, ENTITY_SETS, Entity
 from devstack.dataverse_sandbox.seed import BUSINESS_UNIT_ID, ORGANIZATION_ID
-from devstack.dataverse_sandbox.store import Ref, Row, Store
+from devstack.dataverse_sandbox.store import Row, Store
 
 __all__ = [
     "API_PREFIX",
@@ -291,9 +291,7 @@ class DataverseApi:
             coll = entity.collections[nav_name]
             child = ENTITIES[coll.child_entity]
             select = parse_select(child, req.option("$select"))
-            kids = [r for r in self.store.table(child).values()
-                    if isinstance(r.get(coll.child_attribute), Ref)
-                    and r[coll.child_attribute].id == row[entity.primary_id]]
+            kids = self.store.referencing(child, coll.child_attribute, row[entity.primary_id])
             resp = json_response(200, {"@odata.context": f"{self.api_root}/$metadata#{child.entity_set}",
                                        "value": [render_row(self.store, child, k, select)
                                                  for k in order_rows(child, kids, [], False)]})
@@ -319,13 +317,13 @@ class DataverseApi:
         order = parse_orderby(entity, req.option("$orderby"))
         expand = parse_expand(req.option("$expand")) or None
         filter_text = req.option("$filter")
-        indexed = (
-            candidate_rows(self.store, entity, filter_text, self.config.accent_insensitive) if filter_text else None
-        )
-        rows = indexed if indexed is not None else list(self.store.table(entity).values())
         if filter_text:
+            # Compiled first: an unknown column is a 400 before any index is built for it.
             pred = record_predicate(self.store, entity, filter_text, self.config.accent_insensitive)
-            rows = [r for r in rows if pred(r)]
+            indexed = candidate_rows(self.store, entity, filter_text, self.config.accent_insensitive)
+            rows = [r for r in (indexed if indexed is not None else self.store.table(entity).values()) if pred(r)]
+        else:
+            rows = list(self.store.table(entity).values())
         rows = order_rows(entity, rows, order, self.config.accent_insensitive)
         total = len(rows)
         prefer = req.prefer()
