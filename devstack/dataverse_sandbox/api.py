@@ -137,6 +137,10 @@ class DataverseApi:
 
     def _route(self, req: ApiRequest, resolve_ref: Callable[[str], str] | None) -> ApiResponse:
         segments = split_top_segments(req.path)
+        allowed = _options_for(req.method, segments)
+        if allowed is not None:
+            _reject_unsupported(req, allowed)
+        _reject_unsupported_headers(req)
         if not segments:
             return json_response(200, {"@odata.context": f"{self.api_root}/$metadata",
                                        "value": [{"name": e.entity_set, "kind": "EntitySet", "url": e.entity_set}
@@ -223,7 +227,6 @@ class DataverseApi:
         return self._no_content(entity, record_id)
 
     def _retrieve(self, req: ApiRequest, entity: Entity, spec: KeySpec) -> ApiResponse:
-        self._reject_unsupported(req)
         row = self.store.find_by_keyspec(entity, spec)
         if row is None:
             raise DataverseError.not_found(entity.logical_name, _show_key(spec))
@@ -300,19 +303,10 @@ class DataverseApi:
         raise DataverseError(404, errors.PROPERTY_NOT_FOUND, f"Resource not found for the segment '{nav_name}'.")
 
     # ------------------------------------------------------------------ queries
-    def _reject_unsupported(self, req: ApiRequest) -> None:
-        for name, _ in req.query:
-            if name == "$skip":
-                raise DataverseError.bad_request("The query parameter $skip is not supported",
-                                                 errors.PROPERTY_NOT_FOUND)
-            if name.startswith("$") and name not in SUPPORTED_OPTIONS:
-                raise DataverseError.bad_request(f"The query parameter {name} is not supported",
-                                                 errors.PROPERTY_NOT_FOUND)
-
     def _query(self, req: ApiRequest, entity: Entity) -> ApiResponse:
         if req.option("$deltatoken") is not None or "odata.track-changes" in req.prefer():
             return self._track_changes(req, entity)
-        self._reject_unsupported(req)
+        _reject_unsupported(req, SUPPORTED_OPTIONS)
         select = parse_select(entity, req.option("$select"))
         order = parse_orderby(entity, req.option("$orderby"))
         expand = parse_expand(req.option("$expand")) or None
@@ -569,7 +563,7 @@ class DataverseApi:
             if len(segments) > 1:
                 raise DataverseError(404, errors.PROPERTY_NOT_FOUND,
                                      f"Resource not found for the segment '{segments[1]}'.")
-            docs = [entity_document(e) for e in ENTITIES.values()]
+            docs = [self._entity_document(e) for e in ENTITIES.values()]
             filter_text = req.option("$filter")
             if filter_text:
                 pred = compile_filter(filter_text, _doc_resolver(ENTITY_PROPS, "EntityMetadata"),
@@ -580,7 +574,7 @@ class DataverseApi:
                                  route="GET EntityDefinitions")
         entity = find_entity(unquote(key))
         if len(segments) == 1:
-            doc = _project(entity_document(entity), select, ENTITY_PROPS, "EntityMetadata")
+            doc = _project(self._entity_document(entity), select, ENTITY_PROPS, "EntityMetadata")
             for nav, opts in expand.items():
                 if nav == "Attributes":
                     doc["Attributes"] = self._attributes(entity, opts.get("$select"), opts.get("$filter"), None,
@@ -620,6 +614,9 @@ class DataverseApi:
         return json_response(200, {"@odata.context": f"{ctx}({entity.metadata_id})/Attributes/$entity", **doc},
                              route="GET EntityDefinitions")
 
+    def _entity_document(self, entity: Entity) -> dict[str, Any]:
+        return entity_document(entity, entity.logical_name not in self.config.change_tracking_disabled)
+
     def _attributes(self, entity: Entity, select: list[str] | None, filter_text: str | None, cast: str | None,
                     expand: dict[str, Any] | None) -> list[dict[str, Any]]:
         attrs = [a for a in entity.attributes.values() if cast is None or cast_of(a) == cast]
@@ -652,6 +649,54 @@ def _doc_resolver(allowed: frozenset[str], type_name: str) -> Callable[[Any, Any
         return value
 
     return resolve
+
+
+_RECORD_OPTIONS = frozenset({"$select", "$expand"})
+_METADATA_OPTIONS = frozenset({"$select", "$filter", "$expand"})
+# What Dataverse answers and the sandbox does not implement: refused, never silently ignored.
+_NOT_IMPLEMENTED = frozenset({"fetchXml", "savedQuery", "userQuery", "$apply", "$search", "$compute", "$levels",
+                              "$format", "$index", "$schemaversion"})
+
+
+def _options_for(method: str, segments: list[str]) -> frozenset[str] | None:
+    """The query options the sandbox implements on this route (None: `_query` decides, per its mode)."""
+    if not segments or segments[0] in ("WhoAmI", "WhoAmI()", "Merge"):
+        return frozenset()
+    if segments[0].startswith("EntityDefinitions"):
+        return _METADATA_OPTIONS
+    keyed = "(" in segments[0]
+    if len(segments) == 1:
+        if not keyed and method == "GET":
+            return None
+        return frozenset() if method == "DELETE" else _RECORD_OPTIONS
+    if keyed and len(segments) == 2 and method == "GET":
+        return frozenset({"$select"})  # a collection-valued navigation property: emails(id)/email_activity_parties
+    return frozenset()
+
+
+def _reject_unsupported(req: ApiRequest, allowed: frozenset[str]) -> None:
+    """400 for a query option this route does not implement, rather than an answer that ignores it."""
+    for name, _ in req.query:
+        if name in allowed:
+            continue
+        if name == "$skip":  # Dataverse itself refuses $skip (page with $skiptoken)
+            raise DataverseError.bad_request("The query parameter $skip is not supported", errors.PROPERTY_NOT_FOUND)
+        if name in _NOT_IMPLEMENTED or name.startswith("@"):
+            raise DataverseError.bad_request(
+                f"The query parameter {name} is not supported by the Dataverse sandbox: Dataverse answers it, the "
+                "sandbox does not implement it (devstack/dataverse_sandbox/README.md, 'Refused, not ignored').",
+                errors.NOT_IMPLEMENTED)
+        raise DataverseError.bad_request(f"The query parameter {name} is not supported on this request",
+                                         errors.PROPERTY_NOT_FOUND)
+
+
+def _reject_unsupported_headers(req: ApiRequest) -> None:
+    """Duplicate detection (`MSCRM.SuppressDuplicateDetection: false`) runs Dataverse's duplicate rules,
+    which the sandbox does not have: refused rather than answered as if no rule matched."""
+    if req.headers.get("mscrm.suppressduplicatedetection", "").strip().lower() == "false":
+        raise DataverseError.bad_request(
+            "Duplicate detection (MSCRM.SuppressDuplicateDetection: false) is not supported by the Dataverse "
+            "sandbox: it has no duplicate detection rules.", errors.NOT_IMPLEMENTED)
 
 
 def _split_key(segment: str) -> tuple[str, str | None]:

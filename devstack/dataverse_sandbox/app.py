@@ -149,8 +149,12 @@ class SandboxApp:
         """Charge the request's execution time to the caller; wait it out when `execution_sleep` is on."""
         self.protection.charge(caller, spent_ms)
         self.metrics.charged(caller, route, spent_ms, parts)
-        if self.config.execution_sleep and spent_ms > 0:
-            await asyncio.sleep(spent_ms * self.config.time_scale / 1000)
+        since = time.monotonic()
+        while self.config.execution_sleep and spent_ms > 0:  # re-read: turning it off releases waiters
+            remaining = spent_ms * self.config.time_scale / 1000 - (time.monotonic() - since)
+            if remaining <= 0:
+                return
+            await asyncio.sleep(min(remaining, 0.25))
 
     async def _latency(self, since: float) -> None:
         """Sleep until `config.latency_ms` has passed, re-reading the knob so lowering it releases waiters."""

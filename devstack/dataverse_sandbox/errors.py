@@ -9,6 +9,7 @@ __all__ = [
     "INVALID_DELTA_TOKEN",
     "INVALID_PAYLOAD",
     "NOT_FOUND",
+    "NOT_IMPLEMENTED",
     "OPTION_OUT_OF_RANGE",
     "PROPERTY_NOT_FOUND",
     "REQUIRED_MISSING",
@@ -37,6 +38,9 @@ THROTTLE_CONCURRENCY = "0x80072326"
 UNEXPECTED = "0x80040216"
 # Not in the reference (dataverse-web-api.md); the sandbox's choice, see README "Change tracking".
 CHANGE_TRACKING_DISABLED = "0x80060888"
+# A query option or feature Dataverse has and the sandbox does not implement: refused with Dataverse's code
+# for an unsupported query parameter (0x80060888) and status 400, so no client retries it as transient.
+NOT_IMPLEMENTED = "0x80060888"
 INVALID_DELTA_TOKEN = "0x80040203"
 
 

@@ -225,6 +225,11 @@ def _follow(store: Store, nav: Nav, row: Row) -> tuple[Entity, Row] | None:
 
 
 def _expand(store: Store, entity: Entity, row: Row, nav_name: str, options: dict[str, Any]) -> Any:
+    nested = sorted(set(options) - {"$select"})
+    if nested:
+        raise DataverseError.bad_request(
+            f"The option {nested[0]} inside $expand={nav_name}(...) is not supported by the Dataverse sandbox: "
+            "only $select is implemented there.", errors.NOT_IMPLEMENTED)
     if nav_name in entity.navs:
         followed = _follow(store, entity.navs[nav_name], row)
         if followed is None:
