@@ -15,6 +15,7 @@ from odata_query import ast
 
 from devstack.dataverse_sandbox import errors
 from devstack.dataverse_sandbox.config import SandboxConfig
+from devstack.dataverse_sandbox.cost import Work
 from devstack.dataverse_sandbox.errors import DataverseError
 from devstack.dataverse_sandbox.filters import compile_filter
 from devstack.dataverse_sandbox.index import candidate_rows
@@ -43,7 +44,7 @@ from devstack.dataverse_sandbox.query import (
 )
 from devstack.dataverse_sandbox.schema import ENTITIES, ENTITY_SETS, Entity
 from devstack.dataverse_sandbox.seed import BUSINESS_UNIT_ID, ORGANIZATION_ID
-from devstack.dataverse_sandbox.store import Ref, Row, Store
+from devstack.dataverse_sandbox.store import Row, Store
 
 __all__ = [
     "API_PREFIX",
@@ -96,6 +97,7 @@ class ApiResponse:
     body: bytes = b""
     route: str = ""
     entity_path: str | None = None  # "/contacts(guid)" of a created/upserted row, for Content-ID refs
+    work: Work | None = None  # what the cost model charges (None: a read for GET, else a write)
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None, route: str = "") -> ApiResponse:
@@ -126,13 +128,19 @@ class DataverseApi:
                 self.store.enforce_application_required = self.config.enforce_application_required
                 resp = self._route(req, resolve_ref)
         except DataverseError as err:
-            return error_response(err, route)
+            resp = error_response(err, route)
         if not resp.route:
             resp.route = route
+        if resp.work is None:
+            resp.work = Work("read") if req.method == "GET" else Work("write")
         return resp
 
     def _route(self, req: ApiRequest, resolve_ref: Callable[[str], str] | None) -> ApiResponse:
         segments = split_top_segments(req.path)
+        allowed = _options_for(req.method, segments)
+        if allowed is not None:
+            _reject_unsupported(req, allowed)
+        _reject_unsupported_headers(req)
         if not segments:
             return json_response(200, {"@odata.context": f"{self.api_root}/$metadata",
                                        "value": [{"name": e.entity_set, "kind": "EntitySet", "url": e.entity_set}
@@ -219,11 +227,12 @@ class DataverseApi:
         return self._no_content(entity, record_id)
 
     def _retrieve(self, req: ApiRequest, entity: Entity, spec: KeySpec) -> ApiResponse:
-        self._reject_unsupported(req)
         row = self.store.find_by_keyspec(entity, spec)
         if row is None:
             raise DataverseError.not_found(entity.logical_name, _show_key(spec))
-        return self._representation(req, entity, row, 200)
+        resp = self._representation(req, entity, row, 200)
+        resp.work = Work("read", rows=1)
+        return resp
 
     def _patch(self, req: ApiRequest, entity: Entity, spec: KeySpec,
                resolve_ref: Callable[[str], str] | None) -> ApiResponse:
@@ -285,39 +294,30 @@ class DataverseApi:
             coll = entity.collections[nav_name]
             child = ENTITIES[coll.child_entity]
             select = parse_select(child, req.option("$select"))
-            kids = [r for r in self.store.table(child).values()
-                    if isinstance(r.get(coll.child_attribute), Ref)
-                    and r[coll.child_attribute].id == row[entity.primary_id]]
-            return json_response(200, {"@odata.context": f"{self.api_root}/$metadata#{child.entity_set}",
+            kids = self.store.referencing(child, coll.child_attribute, row[entity.primary_id])
+            resp = json_response(200, {"@odata.context": f"{self.api_root}/$metadata#{child.entity_set}",
                                        "value": [render_row(self.store, child, k, select)
                                                  for k in order_rows(child, kids, [], False)]})
+            resp.work = Work("read", rows=len(kids))
+            return resp
         raise DataverseError(404, errors.PROPERTY_NOT_FOUND, f"Resource not found for the segment '{nav_name}'.")
 
     # ------------------------------------------------------------------ queries
-    def _reject_unsupported(self, req: ApiRequest) -> None:
-        for name, _ in req.query:
-            if name == "$skip":
-                raise DataverseError.bad_request("The query parameter $skip is not supported",
-                                                 errors.PROPERTY_NOT_FOUND)
-            if name.startswith("$") and name not in SUPPORTED_OPTIONS:
-                raise DataverseError.bad_request(f"The query parameter {name} is not supported",
-                                                 errors.PROPERTY_NOT_FOUND)
-
     def _query(self, req: ApiRequest, entity: Entity) -> ApiResponse:
         if req.option("$deltatoken") is not None or "odata.track-changes" in req.prefer():
             return self._track_changes(req, entity)
-        self._reject_unsupported(req)
+        _reject_unsupported(req, SUPPORTED_OPTIONS)
         select = parse_select(entity, req.option("$select"))
         order = parse_orderby(entity, req.option("$orderby"))
         expand = parse_expand(req.option("$expand")) or None
         filter_text = req.option("$filter")
-        indexed = (
-            candidate_rows(self.store, entity, filter_text, self.config.accent_insensitive) if filter_text else None
-        )
-        rows = indexed if indexed is not None else list(self.store.table(entity).values())
         if filter_text:
+            # Compiled first: an unknown column is a 400 before any index is built for it.
             pred = record_predicate(self.store, entity, filter_text, self.config.accent_insensitive)
-            rows = [r for r in rows if pred(r)]
+            indexed = candidate_rows(self.store, entity, filter_text, self.config.accent_insensitive)
+            rows = [r for r in (indexed if indexed is not None else self.store.table(entity).values()) if pred(r)]
+        else:
+            rows = list(self.store.table(entity).values())
         rows = order_rows(entity, rows, order, self.config.accent_insensitive)
         total = len(rows)
         prefer = req.prefer()
@@ -362,7 +362,9 @@ class DataverseApi:
         if next_link:
             payload["@odata.nextLink"] = next_link
         headers = {"Preference-Applied": ",".join(applied)} if applied else {}
-        return json_response(200, payload, headers)
+        resp = json_response(200, payload, headers)
+        resp.work = Work("read", rows=len(page_rows))
+        return resp
 
     # ------------------------------------------------------------------ change tracking
     def _track_changes(self, req: ApiRequest, entity: Entity) -> ApiResponse:
@@ -399,8 +401,10 @@ class DataverseApi:
         sel = f"({','.join(select)})" if select else ""
         payload = {"@odata.context": f"{self.api_root}/$metadata#{entity.entity_set}{sel}/$delta",
                    "@odata.deltaLink": delta_link, "value": values}
-        return json_response(200, payload, {"Preference-Applied": "odata.track-changes"},
+        resp = json_response(200, payload, {"Preference-Applied": "odata.track-changes"},
                              route=f"GET {entity.entity_set} (delta)" if token_text else "")
+        resp.work = Work("read", rows=len(values))
+        return resp
 
     def _delta_version(self, token: str) -> int:
         """The version a `$deltatoken` (`<version>!<utc time>`, as Dataverse's look) stands for; 400 when
@@ -492,6 +496,17 @@ class DataverseApi:
                 raise DataverseError.bad_request(
                     f"Each item in Targets must have @odata.type '{entity.type_name}' (got '{odata_type}').",
                     errors.INVALID_PAYLOAD)
+        try:
+            resp = self._bulk_apply(req, entity, action, targets, resolve_ref)
+        except DataverseError as err:
+            resp = error_response(err, route)  # rolled back as a whole, after running up to the failure
+        resp.route = route
+        resp.work = Work("bulk", targets=len(targets))
+        return resp
+
+    def _bulk_apply(self, req: ApiRequest, entity: Entity, action: str, targets: list[dict[str, Any]],
+                    resolve_ref: Callable[[str], str] | None) -> ApiResponse:
+        route = f"POST {entity.entity_set}/{action}"
         ids: list[str] = []
         results: list[dict[str, Any]] = []
         with self.store.transaction():
@@ -548,7 +563,7 @@ class DataverseApi:
             if len(segments) > 1:
                 raise DataverseError(404, errors.PROPERTY_NOT_FOUND,
                                      f"Resource not found for the segment '{segments[1]}'.")
-            docs = [entity_document(e) for e in ENTITIES.values()]
+            docs = [self._entity_document(e) for e in ENTITIES.values()]
             filter_text = req.option("$filter")
             if filter_text:
                 pred = compile_filter(filter_text, _doc_resolver(ENTITY_PROPS, "EntityMetadata"),
@@ -559,7 +574,7 @@ class DataverseApi:
                                  route="GET EntityDefinitions")
         entity = find_entity(unquote(key))
         if len(segments) == 1:
-            doc = _project(entity_document(entity), select, ENTITY_PROPS, "EntityMetadata")
+            doc = _project(self._entity_document(entity), select, ENTITY_PROPS, "EntityMetadata")
             for nav, opts in expand.items():
                 if nav == "Attributes":
                     doc["Attributes"] = self._attributes(entity, opts.get("$select"), opts.get("$filter"), None,
@@ -599,6 +614,9 @@ class DataverseApi:
         return json_response(200, {"@odata.context": f"{ctx}({entity.metadata_id})/Attributes/$entity", **doc},
                              route="GET EntityDefinitions")
 
+    def _entity_document(self, entity: Entity) -> dict[str, Any]:
+        return entity_document(entity, entity.logical_name not in self.config.change_tracking_disabled)
+
     def _attributes(self, entity: Entity, select: list[str] | None, filter_text: str | None, cast: str | None,
                     expand: dict[str, Any] | None) -> list[dict[str, Any]]:
         attrs = [a for a in entity.attributes.values() if cast is None or cast_of(a) == cast]
@@ -631,6 +649,54 @@ def _doc_resolver(allowed: frozenset[str], type_name: str) -> Callable[[Any, Any
         return value
 
     return resolve
+
+
+_RECORD_OPTIONS = frozenset({"$select", "$expand"})
+_METADATA_OPTIONS = frozenset({"$select", "$filter", "$expand"})
+# What Dataverse answers and the sandbox does not implement: refused, never silently ignored.
+_NOT_IMPLEMENTED = frozenset({"fetchXml", "savedQuery", "userQuery", "$apply", "$search", "$compute", "$levels",
+                              "$format", "$index", "$schemaversion"})
+
+
+def _options_for(method: str, segments: list[str]) -> frozenset[str] | None:
+    """The query options the sandbox implements on this route (None: `_query` decides, per its mode)."""
+    if not segments or segments[0] in ("WhoAmI", "WhoAmI()", "Merge"):
+        return frozenset()
+    if segments[0].startswith("EntityDefinitions"):
+        return _METADATA_OPTIONS
+    keyed = "(" in segments[0]
+    if len(segments) == 1:
+        if not keyed and method == "GET":
+            return None
+        return frozenset() if method == "DELETE" else _RECORD_OPTIONS
+    if keyed and len(segments) == 2 and method == "GET":
+        return frozenset({"$select"})  # a collection-valued navigation property: emails(id)/email_activity_parties
+    return frozenset()
+
+
+def _reject_unsupported(req: ApiRequest, allowed: frozenset[str]) -> None:
+    """400 for a query option this route does not implement, rather than an answer that ignores it."""
+    for name, _ in req.query:
+        if name in allowed:
+            continue
+        if name == "$skip":  # Dataverse itself refuses $skip (page with $skiptoken)
+            raise DataverseError.bad_request("The query parameter $skip is not supported", errors.PROPERTY_NOT_FOUND)
+        if name in _NOT_IMPLEMENTED or name.startswith("@"):
+            raise DataverseError.bad_request(
+                f"The query parameter {name} is not supported by the Dataverse sandbox: Dataverse answers it, the "
+                "sandbox does not implement it (devstack/dataverse_sandbox/README.md, 'Refused, not ignored').",
+                errors.NOT_IMPLEMENTED)
+        raise DataverseError.bad_request(f"The query parameter {name} is not supported on this request",
+                                         errors.PROPERTY_NOT_FOUND)
+
+
+def _reject_unsupported_headers(req: ApiRequest) -> None:
+    """Duplicate detection (`MSCRM.SuppressDuplicateDetection: false`) runs Dataverse's duplicate rules,
+    which the sandbox does not have: refused rather than answered as if no rule matched."""
+    if req.headers.get("mscrm.suppressduplicatedetection", "").strip().lower() == "false":
+        raise DataverseError.bad_request(
+            "Duplicate detection (MSCRM.SuppressDuplicateDetection: false) is not supported by the Dataverse "
+            "sandbox: it has no duplicate detection rules.", errors.NOT_IMPLEMENTED)
 
 
 def _split_key(segment: str) -> tuple[str, str | None]:

@@ -12,16 +12,31 @@ __all__ = ["SandboxConfig"]
 class SandboxConfig:
     """Settings a test may change at any time through `sb.config`; the server reads them per request.
 
-    Defaults follow Dataverse's documented service-protection limits (6000 requests per 300 s sliding
-    window per caller, 52 concurrent requests) and page size (5000).
+    Defaults follow Dataverse's documented service-protection limits (6000 requests, 1200 s of combined
+    execution time per 300 s sliding window per caller, 52 concurrent requests) and page size (5000); the
+    cost model's per-operation times are assumptions (README "Cost model" gives the source or the reason
+    for each). Durations are *model* time: `time_scale` turns them into wall-clock time (0.1 = ten times
+    faster: windows, latency, execution sleeps and Retry-After all shrink alike).
     """
 
-    # Service protection (per caller = per token subject).
+    # Service protection (per caller = per token subject), over one sliding window.
     request_limit: int = 6000
     request_window_s: float = 300.0
+    execution_time_limit_s: float = 1200.0
     concurrency_limit: int = 52
     concurrency_retry_after_s: int = 1
     dop_hint: int = 4
+    # Cost model: server execution time (model ms) charged per operation; a `$batch` costs the sum of its
+    # parts, a bulk message a fixed part plus a (smaller) part per target, a read per query plus per row.
+    exec_write_ms: float = 20.0
+    exec_query_ms: float = 10.0
+    exec_row_ms: float = 0.2
+    exec_bulk_request_ms: float = 20.0
+    exec_bulk_record_ms: float = 5.0
+    # Off: execution time is accounted (limits, counters, headers) but not slept, so tests stay fast.
+    # On (benchmarks, `make serve`): each response waits its execution time x time_scale.
+    execution_sleep: bool = False
+    time_scale: float = 1.0
     # Faults. `seed` fixes the RNG so a sequential run injects the same faults every time.
     seed: int = 0
     latency_ms: float = 0.0

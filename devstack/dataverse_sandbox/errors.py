@@ -9,12 +9,14 @@ __all__ = [
     "INVALID_DELTA_TOKEN",
     "INVALID_PAYLOAD",
     "NOT_FOUND",
+    "NOT_IMPLEMENTED",
     "OPTION_OUT_OF_RANGE",
     "PROPERTY_NOT_FOUND",
     "REQUIRED_MISSING",
     "ROW_VERSION_MISMATCH",
     "STRING_TOO_LONG",
     "THROTTLE_CONCURRENCY",
+    "THROTTLE_EXECUTION_TIME",
     "THROTTLE_REQUESTS",
     "UNEXPECTED",
     "DataverseError",
@@ -29,11 +31,16 @@ OPTION_OUT_OF_RANGE = "0x8004431A"
 INVALID_PAYLOAD = "0x80048d19"
 INVALID_ARGUMENT = "0x80040203"
 ROW_VERSION_MISMATCH = "0x80060882"
+# Service protection (Microsoft Learn, "Service protection API limits"): -2147015902, -2147015903, -2147015898.
 THROTTLE_REQUESTS = "0x80072322"
+THROTTLE_EXECUTION_TIME = "0x80072321"
 THROTTLE_CONCURRENCY = "0x80072326"
 UNEXPECTED = "0x80040216"
 # Not in the reference (dataverse-web-api.md); the sandbox's choice, see README "Change tracking".
 CHANGE_TRACKING_DISABLED = "0x80060888"
+# A query option or feature Dataverse has and the sandbox does not implement: refused with Dataverse's code
+# for an unsupported query parameter (0x80060888) and status 400, so no client retries it as transient.
+NOT_IMPLEMENTED = "0x80060888"
 INVALID_DELTA_TOKEN = "0x80040203"
 
 

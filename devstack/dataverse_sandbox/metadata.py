@@ -72,7 +72,7 @@ ENTITY_PROPS = frozenset({
     "CollectionSchemaName", "PrimaryIdAttribute", "PrimaryNameAttribute", "ObjectTypeCode", "IsActivity",
     "IsCustomEntity", "IsPrivate", "IsManaged", "OwnershipType", "DisplayName", "DisplayCollectionName",
     "Description", "HasActivities", "HasNotes", "TableType", "IsIntersect", "IsLogicalEntity",
-    "IsValidForAdvancedFind", "HasChanged", "Attributes", "Keys",
+    "IsValidForAdvancedFind", "HasChanged", "Attributes", "Keys", "ChangeTrackingEnabled",
 })
 
 
@@ -98,7 +98,8 @@ def cast_of(attr: Attribute) -> str:
     return _CAST_BY_TYPE[attr.type]
 
 
-def entity_document(ent: Entity) -> dict[str, Any]:
+def entity_document(ent: Entity, change_tracking: bool = True) -> dict[str, Any]:
+    """The EntityMetadata of `ent`; `change_tracking` is its ChangeTrackingEnabled (the sandbox's knob)."""
     return {
         "MetadataId": ent.metadata_id,
         "LogicalName": ent.logical_name,
@@ -120,6 +121,7 @@ def entity_document(ent: Entity) -> dict[str, Any]:
         "HasNotes": True,
         "HasChanged": None,
         "TableType": "Standard",
+        "ChangeTrackingEnabled": change_tracking,
         "OwnershipType": ent.ownership,
         "DisplayName": _label(ent.display_name),
         "DisplayCollectionName": _label(ent.display_name + "s"),

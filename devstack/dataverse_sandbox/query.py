@@ -225,6 +225,11 @@ def _follow(store: Store, nav: Nav, row: Row) -> tuple[Entity, Row] | None:
 
 
 def _expand(store: Store, entity: Entity, row: Row, nav_name: str, options: dict[str, Any]) -> Any:
+    nested = sorted(set(options) - {"$select"})
+    if nested:
+        raise DataverseError.bad_request(
+            f"The option {nested[0]} inside $expand={nav_name}(...) is not supported by the Dataverse sandbox: "
+            "only $select is implemented there.", errors.NOT_IMPLEMENTED)
     if nav_name in entity.navs:
         followed = _follow(store, entity.navs[nav_name], row)
         if followed is None:
@@ -235,8 +240,6 @@ def _expand(store: Store, entity: Entity, row: Row, nav_name: str, options: dict
         coll = entity.collections[nav_name]
         child = ENTITIES[coll.child_entity]
         select = parse_select(child, ",".join(options.get("$select", [])))
-        parent_id = row[entity.primary_id]
-        kids = [r for r in store.table(child).values()
-                if isinstance(r.get(coll.child_attribute), Ref) and r[coll.child_attribute].id == parent_id]
+        kids = store.referencing(child, coll.child_attribute, row[entity.primary_id])
         return [render_row(store, child, k, select) for k in order_rows(child, kids, [], False)]
     raise DataverseError.unknown_property(nav_name, entity.type_name)

@@ -14,6 +14,7 @@ import asyncio
 import atexit
 import contextlib
 import os
+import secrets
 import shutil
 import ssl
 import tempfile
@@ -22,10 +23,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import trustme
 import uvicorn
 
+from devstack.dataverse_sandbox.admin import SandboxAdmin, stats_document
 from devstack.dataverse_sandbox.api import DataverseApi
 from devstack.dataverse_sandbox.app import SandboxApp
 from devstack.dataverse_sandbox.config import SandboxConfig
@@ -60,6 +63,22 @@ class Sandbox:
     _thread: threading.Thread
     _workdir: str
     _initial_config: SandboxConfig = field(default_factory=SandboxConfig)
+    admin_key: str = ""
+
+    @property
+    def execution_ms_total(self) -> float:
+        """Execution time (model ms) the cost model charged since the last counter reset."""
+        with self.metrics.lock:
+            return self.metrics.execution_ms_total
+
+    def execution_ms(self, route: str) -> float:
+        """Execution time (model ms) charged to `route` ("POST $batch", "batch:POST contacts", ...)."""
+        with self.metrics.lock:
+            return self.metrics.execution_ms_by_route.get(route, 0.0)
+
+    def stats(self) -> dict[str, Any]:
+        """What `GET /_sandbox/stats` answers: counters, execution time, throttling, knobs."""
+        return stats_document(self.metrics, self.protection, self.config)
 
     @property
     def api_url(self) -> str:
@@ -185,7 +204,9 @@ def start_sandbox(config: SandboxConfig | None = None, port: int = 0, timeout: f
     protection = ServiceProtection(cfg, metrics)
     faults = FaultInjector(cfg)
     api = DataverseApi(store, cfg, url, APP_USER_ID)
-    app = SandboxApp(api, cfg, signer, metrics, protection, faults)
+    admin_key = secrets.token_urlsafe(24)
+    app = SandboxApp(api, cfg, signer, metrics, protection, faults,
+                     SandboxAdmin(admin_key, store, metrics, protection, cfg))
     server = uvicorn.Server(uvicorn.Config(
         app, host="127.0.0.1", port=port, ssl_certfile=str(cert_path), http="h11", lifespan="on",
         log_level="critical", access_log=False, timeout_graceful_shutdown=1, backlog=4096,
@@ -213,6 +234,6 @@ def start_sandbox(config: SandboxConfig | None = None, port: int = 0, timeout: f
     identity = start_identity_endpoint(signer, ttl_s=lambda: cfg.token_ttl_s)
     return Sandbox(url=url, ca_cert_path=str(ca_path), config=cfg, store=store, metrics=metrics,
                    identity=identity, signer=signer, protection=protection, faults=faults, _server=server,
-                   _thread=thread, _workdir=workdir, _initial_config=initial)
+                   _thread=thread, _workdir=workdir, _initial_config=initial, admin_key=admin_key)
 
 

@@ -1,7 +1,9 @@
 """In-memory tables with Dataverse write semantics: typed validation, binds, defaults, row versions.
 
 All mutation happens under one re-entrant lock; `transaction()` keeps an undo log so a change set or a
-bulk action (CreateMultiple, UpsertMultiple, ...) can be rolled back as a whole, as Dataverse does.
+bulk action (CreateMultiple, UpsertMultiple, ...) can be rolled back as a whole, as Dataverse does. Every
+row change goes through `_put`/`_drop`, which keep the secondary indexes (`indexes`) current: lookups by
+alternate key, by parent and by `$filter` column cost the same however large a table grows.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from devstack.dataverse_sandbox import errors
 from devstack.dataverse_sandbox.errors import DataverseError
 from devstack.dataverse_sandbox.keys import KeySpec, parse_entity_ref
+from devstack.dataverse_sandbox.rowindex import RowIndexes
 from devstack.dataverse_sandbox.schema import ENTITIES, ENTITY_SETS, Attribute, Entity
 
 __all__ = ["Ref", "Row", "Store", "format_datetime", "parse_datetime"]
@@ -78,8 +81,7 @@ class Store:
         self._changes: dict[str, list[tuple[int, str, str]]] = {name: [] for name in ENTITIES}
         self._change_marks: dict[str, int] | None = None
         self.change_floor = self._version
-        # Bumped by every change of any table, so derived structures (column indexes) know when to rebuild.
-        self.generation = 0
+        self.indexes = RowIndexes()
 
     # ------------------------------------------------------------------ public (tests, seeding)
     def rows(self, entity: str) -> list[dict[str, Any]]:
@@ -103,20 +105,18 @@ class Store:
                            if k in ("createdon", "modifiedon", "fullname") and k in ent.attributes}
             body = {k: v for k, v in data.items() if k not in server_cols}
             record_id = self.create(ent, body, user_id=self.default_user_id)
-            row = self._tables[ent.logical_name][record_id]
-            for key, value in server_cols.items():
-                row[key] = value
-            self.generation += 1
+            if server_cols:
+                self._put(ent.logical_name, record_id, {**self._tables[ent.logical_name][record_id], **server_cols})
             return record_id
 
     def clear(self) -> None:
         with self.lock:
             for table in self._tables.values():
                 table.clear()
+            self.indexes.clear()
             for log in self._changes.values():
                 log.clear()
             self.change_floor = self.next_version()  # tokens taken before the clear are expired
-            self.generation += 1
 
     # ------------------------------------------------------------------ change tracking
     @property
@@ -155,10 +155,33 @@ class Store:
         if key.record_id is not None:
             return self.find(entity, key.record_id)
         wanted = self._alternate_values(entity, key)
-        for row in self._tables[entity.logical_name].values():
+        table = self._tables[entity.logical_name]
+        column, value = next(iter(sorted(wanted.items())))
+        if isinstance(value, str):
+            index = self.indexes.get(entity.logical_name, ("key", column), _casefold_of(column), table)
+            candidates: list[Row] = [table[rid] for rid in index.ids(value.casefold())]
+        else:
+            candidates = list(table.values())
+        for row in candidates:
             if all(_key_equal(row.get(col), val) for col, val in wanted.items()):
                 return row
         return None
+
+    def referencing(self, entity: Entity, attribute: str, target_id: str) -> list[Row]:
+        """Rows of `entity` whose lookup `attribute` points at `target_id` (from an index)."""
+        table = self._tables[entity.logical_name]
+        index = self.indexes.get(entity.logical_name, ("ref", attribute), _ref_id_of(attribute), table)
+        return [table[rid] for rid in index.ids(target_id.lower())]
+
+    def _put(self, table: str, record_id: str, row: Row) -> None:
+        old = self._tables[table].get(record_id)
+        self._tables[table][record_id] = row
+        self.indexes.changed(table, record_id, old, row)
+
+    def _drop(self, table: str, record_id: str) -> None:
+        old = self._tables[table].pop(record_id, None)
+        if old is not None:
+            self.indexes.changed(table, record_id, old, None)
 
     def _alternate_values(self, entity: Entity, key: KeySpec) -> dict[str, Any]:
         names = tuple(sorted(col for col, _ in key.alternate))
@@ -179,7 +202,6 @@ class Store:
                 return
             self._undo = []
             self._change_marks = {name: len(log) for name, log in self._changes.items()}
-            self.generation += 1
             try:
                 yield
             except BaseException:
@@ -187,14 +209,13 @@ class Store:
                     del self._changes[name][mark:]
                 for table, record_id, before in reversed(self._undo):
                     if before is None:
-                        self._tables[table].pop(record_id, None)
+                        self._drop(table, record_id)
                     else:
-                        self._tables[table][record_id] = before
+                        self._put(table, record_id, before)
                 raise
             finally:
                 self._undo = None
                 self._change_marks = None
-                self.generation += 1
 
     def _remember(self, entity: Entity, record_id: str) -> None:
         if self._undo is not None:
@@ -241,7 +262,7 @@ class Store:
             self._check_required(entity, row)
             row["versionnumber"] = self._log_change(entity, record_id, "upsert")
             self._remember(entity, record_id)
-            self._tables[entity.logical_name][record_id] = row
+            self._put(entity.logical_name, record_id, row)
             self._insert_children(entity, record_id, children, user_id=user_id, resolve=resolve)
             return record_id
 
@@ -261,17 +282,11 @@ class Store:
             updated["modifiedon"] = _now()
             updated["modifiedby"] = Ref("systemuser", user_id)
             updated["versionnumber"] = self._log_change(entity, record_id, "upsert")
-            self._tables[entity.logical_name][record_id] = updated
+            self._put(entity.logical_name, record_id, updated)
             if children is not None:
                 for coll, kids in children.items():
                     nav = entity.collections[coll]
-                    child_ent = ENTITIES[nav.child_entity]
-                    for cid, crow in list(self._tables[child_ent.logical_name].items()):
-                        ref = crow.get(nav.child_attribute)
-                        if isinstance(ref, Ref) and ref.id == record_id:
-                            self._remember(child_ent, cid)
-                            del self._tables[child_ent.logical_name][cid]
-                            self._log_change(child_ent, cid, "delete")
+                    self._delete_children(ENTITIES[nav.child_entity], nav.child_attribute, record_id)
                     self._insert_children(entity, record_id, {coll: kids}, user_id=user_id, resolve=resolve)
 
     def delete(self, entity: Entity, record_id: str) -> None:
@@ -280,16 +295,17 @@ class Store:
             if rid not in self._tables[entity.logical_name]:
                 raise DataverseError.not_found(entity.logical_name, record_id)
             self._remember(entity, rid)
-            del self._tables[entity.logical_name][rid]
+            self._drop(entity.logical_name, rid)
             self._log_change(entity, rid, "delete")
             for coll in entity.collections.values():
-                child_ent = ENTITIES[coll.child_entity]
-                for cid, crow in list(self._tables[child_ent.logical_name].items()):
-                    ref = crow.get(coll.child_attribute)
-                    if isinstance(ref, Ref) and ref.id == rid:
-                        self._remember(child_ent, cid)
-                        del self._tables[child_ent.logical_name][cid]
-                        self._log_change(child_ent, cid, "delete")
+                self._delete_children(ENTITIES[coll.child_entity], coll.child_attribute, rid)
+
+    def _delete_children(self, child_ent: Entity, attribute: str, parent_id: str) -> None:
+        for crow in self.referencing(child_ent, attribute, parent_id):
+            cid = crow[child_ent.primary_id]
+            self._remember(child_ent, cid)
+            self._drop(child_ent.logical_name, cid)
+            self._log_change(child_ent, cid, "delete")
 
     def merge(self, entity: Entity, target_id: str, subordinate_id: str, update_content: dict[str, Any], *,
               user_id: str, resolve: BindResolver | None = None) -> None:
@@ -324,7 +340,7 @@ class Store:
         updated["modifiedon"] = _now()
         updated["modifiedby"] = Ref("systemuser", user_id)
         updated["versionnumber"] = self._log_change(entity, record_id, "upsert")
-        self._tables[entity.logical_name][record_id] = updated
+        self._put(entity.logical_name, record_id, updated)
 
     # ------------------------------------------------------------------ validation
     def _entity(self, name: str) -> Entity:
@@ -505,8 +521,9 @@ class Store:
             for kid in kids:
                 body = {k: v for k, v in kid.items() if not k.startswith(f"{nav.child_attribute}_")}
                 child_id = self.create(child_ent, body, user_id=user_id, resolve=resolve)
-                self._tables[child_ent.logical_name][child_id][nav.child_attribute] = Ref(entity.logical_name,
-                                                                                           parent_id)
+                child = self._tables[child_ent.logical_name][child_id]
+                self._put(child_ent.logical_name, child_id,
+                          {**child, nav.child_attribute: Ref(entity.logical_name, parent_id)})
 
     # ------------------------------------------------------------------ rendering
     def public_row(self, entity: Entity, row: Row) -> dict[str, Any]:
@@ -521,6 +538,22 @@ class Store:
             else:
                 out[name] = value
         return out
+
+
+def _casefold_of(column: str) -> Callable[[Row], str | None]:
+    def key(row: Row) -> str | None:
+        value = row.get(column)
+        return value.casefold() if isinstance(value, str) else None
+
+    return key
+
+
+def _ref_id_of(attribute: str) -> Callable[[Row], str | None]:
+    def key(row: Row) -> str | None:
+        value = row.get(attribute)
+        return value.id.lower() if isinstance(value, Ref) else None
+
+    return key
 
 
 def _key_equal(stored: Any, wanted: Any) -> bool:
