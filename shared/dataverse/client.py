@@ -70,7 +70,7 @@ _KNOWN_PRIMARY_KEYS = {
     "emails": "activityid",
 }
 _ENTITY_ID_RE = re.compile(r"\(([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\)\s*$")
-_ENTITY_SELECT = "LogicalName,EntitySetName,PrimaryIdAttribute,PrimaryNameAttribute"
+_ENTITY_SELECT = "LogicalName,EntitySetName,PrimaryIdAttribute,PrimaryNameAttribute,ChangeTrackingEnabled"
 _ATTRIBUTE_SELECT = (
     "LogicalName,DisplayName,AttributeType,AttributeTypeName,RequiredLevel,IsValidForCreate,IsValidForUpdate"
 )

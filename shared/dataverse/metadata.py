@@ -127,6 +127,7 @@ def build_entity_metadata(
         primary_id=str(entity["PrimaryIdAttribute"]),
         primary_name=entity.get("PrimaryNameAttribute"),
         columns=columns,
+        change_tracking=tracking if isinstance(tracking := entity.get("ChangeTrackingEnabled"), bool) else None,
     )
 
 

@@ -41,3 +41,6 @@ class EntityMetadata:
     primary_id: str
     primary_name: str | None
     columns: dict[str, ColumnMetadata]
+    # EntityDefinitions' ChangeTrackingEnabled: reconciliation follows this table by change tracking when True,
+    # by `modifiedon` (no deletions) when False; None when Dynamics did not say.
+    change_tracking: bool | None = None

@@ -115,6 +115,11 @@ class ValidationReply(BaseModel):
 
     valid: bool = Field(description="No errors (warnings may remain).")
     problems: list[MappingProblem]
+    change_tracking: dict[str, bool | None] = Field(
+        default_factory=dict,
+        description="Per Dynamics table reconciliation follows (contact or lead, account): whether change tracking "
+        "is on (merges and deletions followed) or off (merges by `modifiedon`, deletions not seen); null: unknown.",
+    )
 
 
 class InvalidMappingReply(BaseModel):
@@ -597,7 +602,23 @@ def validate_mappings(services: Services, workspace_id: str) -> ValidationReply:
     except DataverseError as exc:
         raise UpstreamUnavailable.from_error(exc) from None
     problems = check_mappings(workspace_id, ctx.mappings, SECTIONS, live)
-    return ValidationReply(valid=not any(p.severity == "error" for p in problems), problems=problems)
+    tracking = {table.logical_name: table.change_tracking for table in live.tables.values()}
+    problems += [_tracking_off(name) for name, on in tracking.items() if on is False]
+    return ValidationReply(
+        valid=not any(p.severity == "error" for p in problems), problems=problems, change_tracking=tracking
+    )
+
+
+def _tracking_off(table: str) -> MappingProblem:
+    return MappingProblem(
+        section="sync",
+        path="",
+        severity="warning",
+        message=f"change tracking is off for {table}: reconciliation finds merges by modifiedon and cannot see "
+        "records deleted in Dynamics (a missing record is reported, never written again)",
+        fix=f"Turn on 'Track changes' in the {table} table's properties (Power Apps → Tables → {table} → "
+        "Properties → Advanced options).",
+    )
 
 
 def _model(section: str, document: Any) -> BaseModel:

@@ -158,7 +158,9 @@ def test_dynamics_down_saves_with_a_not_checked_warning(stack: Any) -> None:
 
 
 def test_validate_checks_the_stored_mappings_in_the_same_format(stack: Any) -> None:
-    assert _admin(stack, "POST", "validate").json == {"valid": True, "problems": []}
+    assert _admin(stack, "POST", "validate").json == {
+        "valid": True, "problems": [], "change_tracking": {"contact": True, "account": True}
+    }
     stack.services.store.put_section(
         stack.workspace_id,
         "campaign",
@@ -243,3 +245,17 @@ def test_connection_test(stack: Any) -> None:
     assert down.status_code == 200
     assert down.json["ok"] is False and down.json["whoami"] is None and "WhoAmI" in down.json["error"]
     assert {t["read"] for t in down.json["tables"]} == {"not_checked"}
+
+
+def test_the_report_says_which_tables_reconciliation_cannot_follow_by_change_tracking(stack: Any) -> None:
+    stack.sandbox.config.change_tracking_disabled = {"account"}
+    try:
+        stack.services.workspace(stack.workspace_id).client.entity_metadata("account", refresh=True)
+        report = _admin(stack, "POST", "validate").json
+    finally:
+        stack.sandbox.config.change_tracking_disabled = set()
+    assert report["change_tracking"] == {"contact": True, "account": False}
+    assert report["valid"] is True
+    [problem] = report["problems"]
+    assert problem["severity"] == "warning" and problem["section"] == "sync"
+    assert "change tracking is off for account" in problem["message"] and "Track changes" in problem["fix"]

@@ -75,7 +75,9 @@ def test_preview_shows_the_match_and_body_and_writes_nothing(stack: Any) -> None
 
 
 def test_validation_against_live_metadata_names_each_problem(stack: Any) -> None:
-    assert _admin(stack, "POST", "validate").json == {"valid": True, "problems": []}
+    assert _admin(stack, "POST", "validate").json == {
+        "valid": True, "problems": [], "change_tracking": {"contact": True, "account": True}
+    }
     store = stack.services.store
     current = store.get_section(stack.workspace_id, "export")
     store.put_section(
