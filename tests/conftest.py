@@ -130,6 +130,17 @@ class GenesyStack:
     def drain(self) -> Any:
         return self.host.drain()
 
+    def dynamics(self) -> Any:
+        """An httpx client on the sandbox's Web API, as a user or another integration reaches Dynamics."""
+        import httpx
+
+        return httpx.Client(
+            base_url=f"{self.sandbox.url}/api/data/v9.2/",
+            verify=self.sandbox.ssl_context(),
+            headers={"Authorization": f"Bearer {self.sandbox.mint_token()}"},
+            timeout=10.0,
+        )
+
     def rows(self, logical_name: str) -> list[dict[str, Any]]:
         return list(self.sandbox.store.rows(logical_name))
 

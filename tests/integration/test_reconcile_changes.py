@@ -3,10 +3,7 @@ functions against the Dataverse sandbox over HTTPS."""
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
-
-import httpx
 
 from devstack.dataverse_sandbox.seed import SEED_IDS
 
@@ -14,15 +11,6 @@ SURVIVOR = SEED_IDS["contact:jose"]
 SUBORDINATE = SEED_IDS["contact:sean"]
 NS = "Microsoft.Dynamics.CRM."
 
-
-def _dynamics(stack: Any) -> httpx.Client:
-    sandbox = stack.sandbox
-    return httpx.Client(
-        base_url=f"{sandbox.url}/api/data/v9.2/",
-        verify=ssl.create_default_context(cafile=sandbox.ca_cert_path),
-        headers={"Authorization": f"Bearer {sandbox.mint_token()}"},
-        timeout=10.0,
-    )
 
 
 def _reconcile(stack: Any) -> dict[str, Any]:
@@ -47,7 +35,7 @@ def test_first_round_only_establishes_the_links(stack: Any) -> None:
 
 def test_a_merged_contact_reaches_the_survivor_everywhere(stack: Any) -> None:
     _reconcile(stack)
-    with _dynamics(stack) as api:
+    with stack.dynamics() as api:
         merged = api.post("Merge", json={
             "Target": {"@odata.type": NS + "contact", "contactid": SURVIVOR},
             "Subordinate": {"@odata.type": NS + "contact", "contactid": SUBORDINATE},
@@ -84,7 +72,7 @@ def test_a_merge_notes_the_ledger_rows_of_the_subordinate(stack: Any) -> None:
     assert put["results"][0]["success"]
     stack.drain()
     _reconcile(stack)
-    with _dynamics(stack) as api:
+    with stack.dynamics() as api:
         assert api.post("Merge", json={
             "Target": {"@odata.type": NS + "contact", "contactid": SURVIVOR},
             "Subordinate": {"@odata.type": NS + "contact", "contactid": SUBORDINATE},
@@ -107,7 +95,7 @@ def test_a_deleted_contact_is_answered_truthfully(stack: Any) -> None:
     stack.drain()
     assert stack.sandbox.store.get("contact", crm_id) is not None
     _reconcile(stack)
-    with _dynamics(stack) as api:
+    with stack.dynamics() as api:
         assert api.delete(f"contacts({crm_id})").status_code == 204
     report = _reconcile(stack)["changes"]["tables"]["contact"]
     assert report == {"mode": "change_tracking", "changed": 0, "merged": 0, "deleted": 1}

@@ -5,12 +5,9 @@ shows in sync health."""
 
 from __future__ import annotations
 
-import ssl
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import httpx
 
 from shared.domain.entities import new_record_id
 from shared.domain.write_messages import WriteItem
@@ -23,15 +20,6 @@ def _reconcile(stack: Any, body: dict[str, Any] | None = None) -> dict[str, Any]
     assert response.status_code == 200, response.json
     return response.json  # type: ignore[no-any-return]
 
-
-def _dynamics(stack: Any) -> httpx.Client:
-    sandbox = stack.sandbox
-    return httpx.Client(
-        base_url=f"{sandbox.url}/api/data/v9.2/",
-        verify=ssl.create_default_context(cafile=sandbox.ca_cert_path),
-        headers={"Authorization": f"Bearer {sandbox.mint_token()}"},
-        timeout=10.0,
-    )
 
 
 def _ledger_row(stack: Any, external_id: str, *, status: str = "created", at: datetime | None = None,
@@ -87,7 +75,7 @@ def test_a_record_deleted_by_a_user_is_not_written_again(stack: Any) -> None:
     crm_id = created[0]["crmId"]
     stack.drain()
     _reconcile(stack)
-    with _dynamics(stack) as api:
+    with stack.dynamics() as api:
         assert api.delete(f"contacts({crm_id})").status_code == 204
     run = _reconcile(stack)
     assert run["changes"]["tables"]["contact"]["deleted"] == 1
@@ -128,7 +116,7 @@ def test_campaign_values_wait_for_their_contact_and_the_next_run_writes_them(sta
     stack.drain()
     [waiting] = stack.services.ledger.entries(stack.workspace_id, kind="campaign")
     assert waiting.status == "failed" and "kept and written later" in (waiting.message or "")
-    with _dynamics(stack) as api:  # the contact now exists in Dynamics (created there, not by this export)
+    with stack.dynamics() as api:  # the contact now exists in Dynamics (created there, not by this export)
         assert api.post("contacts", json={"contactid": contact, "lastname": "Late"}).status_code == 204
 
     run = _reconcile(stack)
