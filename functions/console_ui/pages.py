@@ -302,7 +302,7 @@ def _history(section: str, page: MappingPage) -> Html:
         )
         for entry in page.history
     ]
-    head = el("tr", *(el("th", h, scope="col") for h in ("Version", "Saved", "By", "")))
+    head = el("tr", *(el("th", h, scope="col") for h in ("Version", "Saved", "By", "Actions")))
     table = el(
         "div",
         el("table", el("caption", f"Saved versions of the {section} mapping"), el("thead", head), el("tbody", *rows)),
@@ -651,6 +651,7 @@ def sync_page(chrome: Chrome, page: MappingPage) -> str:
         page.section.etag,
         doc,
         _problem_list(page.problems),
+        el("h2", "How an existing record is recognised"),
         contact_block,
         company_block,
     )
@@ -794,28 +795,28 @@ _EXPORT_TABLES = (
     _Table(
         "fields",
         "Field map",
-        ("Genesy field", "Dynamics column", "Write policy", "Check", ""),
+        ("Genesy field", "Dynamics column", "Write policy", "Check", "Actions"),
         _field_row,
         "Each Genesy field goes to one column; the check says whether the column can hold it.",
     ),
     _Table(
         "fixed",
         "Fixed fields",
-        ("Dynamics column", "Value", "Write policy", "Check", ""),
+        ("Dynamics column", "Value", "Write policy", "Check", "Actions"),
         _fixed_row,
         "A constant on every record; choice columns offer their labels.",
     ),
     _Table(
         "export_fields",
         "Export fields",
-        ("Name", "Dynamics column", "Options (comma-separated)", "Default", "Required", "Write policy", "Check", ""),
+        ("Name", "Dynamics column", "Options (comma-separated)", "Default", "Required", "Write policy", "Check", "Actions"),
         _export_field_row,
         "A value the Genesy user picks at export time, sent as exportValues[name].",
     ),
     _Table(
         "engagement",
         "Engagement fields",
-        ("Dynamics column", "Value", "Write policy", "Check", ""),
+        ("Dynamics column", "Value", "Write policy", "Check", "Actions"),
         _engagement_row,
         "Written only when the record took part in a campaign.",
     ),
@@ -829,7 +830,7 @@ def _export_table(kind: str, spec: _Table, items: Sequence[Mapping[str, Any]], p
     noun = spec.title.lower().rstrip("s")
 
     def row(item: Mapping[str, Any] | None, index: int | None) -> Html:
-        label = f"{noun} {index + 1}" if index is not None else f"new {noun}"
+        label = f"{kind} {noun} {index + 1}" if index is not None else f"new {kind} {noun}"
         problems = _problems_for(page.problems, f"{kind}.{spec.group}[{index}]") if index is not None else []
         mark = _mark(problems, columns.get(str((item or {}).get("column"))), checked) if item else el("span", "—")
         cells = [el("td", cell) for cell in spec.row(kind, item, label)]
@@ -878,6 +879,7 @@ def export_page(chrome: Chrome, page: MappingPage) -> str:
         page.section.etag,
         doc,
         _problem_list([p for p in page.problems if not p.path.startswith(("contact.", "company."))]),
+        el("h2", "What each export writes"),
         *blocks,
     )
     return layout(
@@ -950,7 +952,14 @@ def campaign_page(chrome: Chrome, page: MappingPage) -> str:
         "p", "Values are rendered as text; a column shorter than a value cuts it (the check warns).", class_="hint"
     )
     form = _form(
-        "campaign", f"{API}/workspaces/{ws.id}/mappings/campaign", page.section.etag, doc, enabled, hint, table
+        "campaign",
+        f"{API}/workspaces/{ws.id}/mappings/campaign",
+        page.section.etag,
+        doc,
+        el("h2", "Campaign values"),
+        enabled,
+        hint,
+        table,
     )
     lists = _columns_datalist("cols-text", text_columns)
     return layout(
@@ -1017,7 +1026,7 @@ def _user_table(
             )
         )
     body_id = _id("users", kind)
-    head = el("tr", *(el("th", h, scope="col") for h in (f"Genesy {kind}", "Dynamics user", "Now", "")))
+    head = el("tr", *(el("th", h, scope="col") for h in (f"Genesy {kind}", "Dynamics user", "Now", "Actions")))
     new_row = el(
         "tr",
         el("td", text_input(key, None, label=f"New Genesy {kind}", data_key=True)),
@@ -1278,7 +1287,7 @@ def _attention(workspace_id: str, attention: Sequence[Mapping[str, Any]]) -> Htm
     if not attention:
         return el("section", el("h2", "Records that need attention"), el("p", "None: every record was written."))
     head = el(
-        "tr", *(el("th", h, scope="col") for h in ("Select", "Record", "Status", "Dataverse's reason", "Fix", ""))
+        "tr", *(el("th", h, scope="col") for h in ("Select", "Record", "Status", "Dataverse's reason", "Fix", "Actions"))
     )
     rows = []
     for index, row in enumerate(attention):
@@ -1355,7 +1364,7 @@ def _dead_letters(letters: Sequence[Mapping[str, Any]]) -> Html:
         )
         for d in letters
     ]
-    head = el("tr", *(el("th", h, scope="col") for h in ("Queue", "Dead letters", "")))
+    head = el("tr", *(el("th", h, scope="col") for h in ("Queue", "Dead letters", "Actions")))
     return el(
         "section",
         el("h2", "Dead letters"),
