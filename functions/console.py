@@ -38,7 +38,7 @@ from shared.services.validation import save_section
 
 __all__ = ["STATIC_FILES", "blueprint"]
 
-_ANON = func.AuthLevel.ANONYMOUS
+ANON = func.AuthLevel.ANONYMOUS
 _STATIC = Path(__file__).resolve().parent / "console_ui" / "static"
 STATIC_FILES = {"console.css": "text/css", "console.js": "text/javascript"}
 _STEP_PAGES = {"sync", "export", "campaign", "users"}
@@ -115,12 +115,12 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
     # ---- pages ---------------------------------------------------------------------------------------------
 
     @bp.function_name("console_home")
-    @bp.route(route="console", methods=["GET"], auth_level=_ANON)
+    @bp.route(route="console", methods=["GET"], auth_level=ANON)
     def home(req: func.HttpRequest) -> func.HttpResponse:
         return _page(req, lambda who, token: _workspaces(services(), Chrome(who, token)))
 
     @bp.function_name("console_pages")
-    @bp.route(route="console/{*path}", methods=["GET"], auth_level=_ANON)
+    @bp.route(route="console/{*path}", methods=["GET"], auth_level=ANON)
     def page(req: func.HttpRequest) -> func.HttpResponse:
         parts = [p for p in req.route_params.get("path", "").split("/") if p]
         if len(parts) == 2 and parts[0] == "static":
@@ -130,7 +130,7 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
     # ---- the JSON API the pages call -----------------------------------------------------------------------
 
     @bp.function_name("console_create_workspace")
-    @bp.route(route="console/api/workspaces", methods=["POST"], auth_level=_ANON)
+    @bp.route(route="console/api/workspaces", methods=["POST"], auth_level=ANON)
     @handle_errors
     def create_workspace(req: func.HttpRequest) -> func.HttpResponse:
         who = _change(req)
@@ -146,7 +146,7 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
         return json_response(body, status=201)
 
     @bp.function_name("console_update_workspace")
-    @bp.route(route="console/api/workspaces/{workspace_id}", methods=["PATCH"], auth_level=_ANON)
+    @bp.route(route="console/api/workspaces/{workspace_id}", methods=["PATCH"], auth_level=ANON)
     @handle_errors
     def update_workspace(req: func.HttpRequest) -> func.HttpResponse:
         _change(req)
@@ -159,7 +159,7 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
         )
 
     @bp.function_name("console_rotate_key")
-    @bp.route(route="console/api/workspaces/{workspace_id}/keys", methods=["POST"], auth_level=_ANON)
+    @bp.route(route="console/api/workspaces/{workspace_id}/keys", methods=["POST"], auth_level=ANON)
     @handle_errors
     def rotate_key(req: func.HttpRequest) -> func.HttpResponse:
         _change(req)
@@ -176,7 +176,7 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
         )
 
     @bp.function_name("console_connection_test")
-    @bp.route(route="console/api/workspaces/{workspace_id}/connection-test", methods=["POST"], auth_level=_ANON)
+    @bp.route(route="console/api/workspaces/{workspace_id}/connection-test", methods=["POST"], auth_level=ANON)
     @handle_errors
     def connection_test(req: func.HttpRequest) -> func.HttpResponse:
         _change(req)
@@ -184,7 +184,7 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
         return json_response(reply.model_dump(mode="json"))
 
     @bp.function_name("console_save_mapping")
-    @bp.route(route="console/api/workspaces/{workspace_id}/mappings/{section}", methods=["PUT"], auth_level=_ANON)
+    @bp.route(route="console/api/workspaces/{workspace_id}/mappings/{section}", methods=["PUT"], auth_level=ANON)
     @handle_errors
     def save_mapping(req: func.HttpRequest) -> func.HttpResponse:
         who = _change(req)
@@ -195,7 +195,7 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
 
     @bp.function_name("console_restore_mapping")
     @bp.route(
-        route="console/api/workspaces/{workspace_id}/mappings/{section}/restore", methods=["POST"], auth_level=_ANON
+        route="console/api/workspaces/{workspace_id}/mappings/{section}/restore", methods=["POST"], auth_level=ANON
     )
     @handle_errors
     def restore_mapping(req: func.HttpRequest) -> func.HttpResponse:
@@ -212,7 +212,7 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
         return json_response(result.reply().model_dump(mode="json"), headers={"ETag": result.saved.etag})
 
     @bp.function_name("console_retry")
-    @bp.route(route="console/api/workspaces/{workspace_id}/retry", methods=["POST"], auth_level=_ANON)
+    @bp.route(route="console/api/workspaces/{workspace_id}/retry", methods=["POST"], auth_level=ANON)
     @handle_errors
     def retry(req: func.HttpRequest) -> func.HttpResponse:
         _change(req)
@@ -221,14 +221,14 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
         return json_response(outcome, status=202)
 
     @bp.function_name("console_reconcile")
-    @bp.route(route="console/api/workspaces/{workspace_id}/reconcile", methods=["POST"], auth_level=_ANON)
+    @bp.route(route="console/api/workspaces/{workspace_id}/reconcile", methods=["POST"], auth_level=ANON)
     @handle_errors
     def reconcile(req: func.HttpRequest) -> func.HttpResponse:
         who = _change(req)
         return json_response(console.run_reconciliation(services(), req.route_params["workspace_id"], who.name))
 
     @bp.function_name("console_replay_dead_letters")
-    @bp.route(route="console/api/queues/{queue}/replay", methods=["POST"], auth_level=_ANON)
+    @bp.route(route="console/api/queues/{queue}/replay", methods=["POST"], auth_level=ANON)
     @handle_errors
     def replay(req: func.HttpRequest) -> func.HttpResponse:
         _change(req)

@@ -809,7 +809,16 @@ _EXPORT_TABLES = (
     _Table(
         "export_fields",
         "Export fields",
-        ("Name", "Dynamics column", "Options (comma-separated)", "Default", "Required", "Write policy", "Check", "Actions"),
+        (
+            "Name",
+            "Dynamics column",
+            "Options (comma-separated)",
+            "Default",
+            "Required",
+            "Write policy",
+            "Check",
+            "Actions",
+        ),
         _export_field_row,
         "A value the Genesy user picks at export time, sent as exportValues[name].",
     ),
@@ -1287,7 +1296,8 @@ def _attention(workspace_id: str, attention: Sequence[Mapping[str, Any]]) -> Htm
     if not attention:
         return el("section", el("h2", "Records that need attention"), el("p", "None: every record was written."))
     head = el(
-        "tr", *(el("th", h, scope="col") for h in ("Select", "Record", "Status", "Dataverse's reason", "Fix", "Actions"))
+        "tr",
+        *(el("th", h, scope="col") for h in ("Select", "Record", "Status", "Dataverse's reason", "Fix", "Actions")),
     )
     rows = []
     for index, row in enumerate(attention):

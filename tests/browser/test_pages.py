@@ -22,3 +22,24 @@ def test_every_page_is_accessible_at_both_widths(console: Console) -> None:
         assert console.page.locator("nav a[aria-current=page]").count() == 1
         console.check_page(names.get(suffix, suffix.strip("/")))
     assert len(console.checked) == len(PAGES) + 1
+
+
+def test_a_page_on_another_origin_cannot_make_a_change(console: Console) -> None:
+    """A request forged by another site's page (here: http://localhost vs the console on http://127.0.0.1)
+    reaches the app without the console's cookie and with `Sec-Fetch-Site: cross-site`: refused, no effect."""
+    keys = len(console.stack.services.store.get_workspace(console.stack.workspace_id).keys)
+    console.open("workspaces")  # the admin's own tab holds the console's cookie
+    evil = console.page.context.new_page()
+    evil.goto(console.url.replace("127.0.0.1", "localhost") + "/api/console/static/console.css")
+    target = f"{console.url}/api/console/api/workspaces/{console.stack.workspace_id}/keys"
+    with evil.expect_response(target) as seen:
+        status = evil.evaluate(
+            """async (url) => {
+                const reply = await fetch(url, {method: "POST", mode: "no-cors", credentials: "include",
+                                                headers: {"Content-Type": "text/plain"}, body: "{}"});
+                return reply.type;
+            }""",
+            target,
+        )
+    assert status == "opaque" and seen.value.status == 403  # the browser sent it (a simple request)...
+    assert len(console.stack.services.store.get_workspace(console.stack.workspace_id).keys) == keys  # ...refused
