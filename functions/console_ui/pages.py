@@ -1202,14 +1202,14 @@ def _preview_record(record: PreviewRecordDiff) -> Html:
             el("td", c.source),
             el("td", _value(c.current)),
             el("td", _value(c.value)),
-            el("td", c.decision + (f" — {c.reason}" if c.reason else "")),
+            el("td", _decision(c.decision, c.reason)),
             class_="changed" if c.decision in ("write", "truncated") else None,
         )
         for c in record.columns
     ]
     owner = record.owner
     owner_line = (
-        el("p", f"Owner: {owner.user.name if owner and owner.user else 'none'} ({owner.resolution if owner else '—'})")
+        el("p", f"Owner: {owner.user.name if owner.user else 'not set by this export'} ({owner.resolution})")
         if owner
         else None
     )
@@ -1221,7 +1221,7 @@ def _preview_record(record: PreviewRecordDiff) -> Html:
         "section",
         el("h2", f"Record {record.externalId or record.crmId}"),
         el("p", el("strong", "Match decision: "), _match_text(record), class_="decision"),
-        el("p", f"Action: {record.action or '—'} · record id {record.crmId} · table {record.writesTo}"),
+        el("p", f"Action: {record.action or '—'} · Genesy gets the id {record.crmId} · written to {record.writesTo}"),
         owner_line,
         error,
         warnings,
@@ -1232,6 +1232,16 @@ def _preview_record(record: PreviewRecordDiff) -> Html:
         ),
         class_="preview-result",
     )
+
+
+def _decision(decision: str, reason: str | None) -> str:
+    """`skip: if_empty — Dynamics already has a value` (the reason without the decision repeated)."""
+    if not reason:
+        return decision
+    head, _, rest = reason.partition(":")
+    if head.strip() == decision.removeprefix("skip: ").strip():
+        reason = rest.strip() or None
+    return f"{decision} — {reason}" if reason else decision
 
 
 def _value(value: Any) -> str:

@@ -89,11 +89,15 @@ class Console:
         flash.wait_for()
         return str(flash.inner_text())
 
-    def check_page(self, name: str) -> None:
-        """axe-core finds no violation; screenshots at 1280 px and 400 px; nothing wider than 400 px but tables."""
+    def check_page(self, name: str, show: str | None = None) -> None:
+        """axe-core finds no violation; screenshots at 1280 px and 400 px (of the top of the page, or of the
+        element `show` selects); nothing wider than 400 px but tables, which scroll."""
         violations = axe_violations(self.page)
         assert not violations, f"{name}: " + json.dumps(violations, indent=1)[:3000]
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.evaluate("window.scrollTo(0, 0)")
+        if show is not None:
+            self.page.locator(show).first.scroll_into_view_if_needed()
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
         self.page.set_viewport_size(NARROW)
         overflow = self.page.evaluate("document.documentElement.scrollWidth")

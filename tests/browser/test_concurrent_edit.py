@@ -28,7 +28,7 @@ def test_a_concurrent_change_is_refused_with_reload_and_history_restores(
         conflict = mine.locator(".conflict")
         conflict.wait_for()
         assert "changed by someone else" in conflict.inner_text()
-        console.check_page("concurrent-edit")
+        console.check_page("concurrent-edit", show=".conflict")
         stored = console.stack.services.store.get_section(console.stack.workspace_id, "sync")
         assert stored.version == 1 and stored.document.company.mode == "domain_or_name"
 

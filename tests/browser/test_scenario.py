@@ -87,7 +87,7 @@ def _preview(console: Console, ws: str) -> None:
     page.locator(".preview-result").wait_for()
     assert "Matched an existing record by rule 1" in page.locator(".decision").inner_text()
     assert page.get_by_role("table", name="Before and after, per column").is_visible()
-    console.check_page("preview")
+    console.check_page("preview", show=".preview-result")
 
 
 def _export_from_genesy(console: Console, key: str) -> None:
@@ -117,7 +117,7 @@ def test_an_admin_configures_previews_sees_a_failure_fixes_it_and_retries(consol
     result = page.locator("#conn-result .banner")
     result.wait_for()
     assert "Connected" in result.inner_text()
-    console.check_page("workspace-connection")
+    console.check_page("workspace-connection", show="#conn-result")
 
     _input_sync(console, ws)
     # The admin's mistake: last names go to the city column. Dynamics requires a last name on create.
@@ -134,7 +134,7 @@ def test_an_admin_configures_previews_sees_a_failure_fixes_it_and_retries(consol
     page = console.open(f"workspaces/{ws}/health")
     attention = page.locator("#attention")
     assert "0x80040200" in attention.inner_text() and "Dynamics requires the column" in attention.inner_text()
-    console.check_page("sync-health-failure")
+    console.check_page("sync-health-failure", show="#attention")
 
     assert "Saved: version 2" in _export(console, ws, "lastname")
     page = console.open(f"workspaces/{ws}/health")

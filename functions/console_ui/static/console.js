@@ -255,7 +255,7 @@
     const list = document.createElement("ul");
     (data.tables || []).forEach((t) => {
       const li = document.createElement("li");
-      li.textContent = t.table + " (" + t.used_for + "): read " + t.read + " — " + t.message;
+      li.textContent = t.table + " (" + t.used_for + "): " + t.message;
       list.append(li);
     });
     box.append(head, list);
