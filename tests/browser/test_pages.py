@@ -43,3 +43,18 @@ def test_a_page_on_another_origin_cannot_make_a_change(console: Console) -> None
         )
     assert status == "opaque" and seen.value.status == 403  # the browser sent it (a simple request)...
     assert len(console.stack.services.store.get_workspace(console.stack.workspace_id).keys) == keys  # ...refused
+
+
+def test_target_table_reconciliation_and_replay_from_the_pages(console: Console) -> None:
+    page = console.open(console.workspace_path)
+    page.get_by_label("Leads").check()
+    assert "Saved." in console.saved(page.get_by_role("button", name="Save"))
+    assert console.stack.services.store.get_workspace(console.stack.workspace_id).contact_entity == "lead"
+    assert page.get_by_label("Leads").is_checked()
+
+    page = console.open(console.workspace_path + "/health")
+    assert "Reconciliation ran" in console.saved(page.get_by_role("button", name="Run reconciliation now"))
+    assert "by Development admin" in page.locator("main").inner_text()
+    queue = console.stack.settings.writes_queue
+    text = console.saved(page.get_by_role("button", name=f"Replay dead letters of {queue}"))
+    assert f"0 dead letter(s) replayed on {queue}" in text

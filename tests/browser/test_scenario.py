@@ -106,6 +106,23 @@ def _export_from_genesy(console: Console, key: str) -> None:
     console.stack.drain()
 
 
+def _owners_seen_on_the_users_page(console: Console, ws: str, key: str) -> None:
+    """Owners Genesy names are listed on step 4: auto-matched by e-mail, or unmapped and highlighted."""
+    contacts = [
+        {"externalId": "o1", "lastName": "One", "ownerEmail": "chloe.oneil@contoso.onmicrosoft.com"},
+        {"externalId": "o2", "lastName": "Two", "ownerEmail": "stranger@sales.example"},
+    ]
+    reply = httpx.post(f"{console.url}/api/contacts", json={"contacts": contacts}, headers={"X-API-Key": key})
+    assert reply.status_code == 200, reply.text
+    console.stack.drain()
+    page = console.open(f"workspaces/{ws}/users")
+    unmapped = page.locator("tr.unmapped")
+    assert unmapped.count() == 1 and "Unmapped" in unmapped.inner_text()
+    assert unmapped.locator("input").input_value() == "stranger@sales.example"
+    assert "Auto-matched by e-mail to Chloé O'Neil" in page.locator("main").inner_text()
+    console.check_page("step4-users", show="tr.unmapped")
+
+
 def _by_email(console: Console) -> dict[str, dict[str, Any]]:
     return {str(r.get("emailaddress1")).lower(): r for r in console.stack.rows("contact")}
 
@@ -143,6 +160,8 @@ def test_an_admin_configures_previews_sees_a_failure_fixes_it_and_retries(consol
     page = console.open(f"workspaces/{ws}/health")
     assert "None: every record was written." in page.locator("main").inner_text()
     console.check_page("sync-health")
+
+    _owners_seen_on_the_users_page(console, ws, key)
 
     rows = _by_email(console)
     nina, maria = rows["nina.newman@example.com"], rows["maria.garcia@acme.com"]
