@@ -117,6 +117,7 @@ def banner(
         "genesy-dynamics local stack is running (a development host, not production).",
         f"  Genesy API     {info.base_url}   key header {info.api_key_header}",
         f"  Admin API      {info.base_url}/manage/...   header x-functions-key",
+        f"  Admin console  {info.base_url}/console   (signed in as the development admin)",
         f"  Dynamics       {info.dataverse_url} (sandbox, test CA {info.ca_cert})",
         f"  Sandbox knobs  {knobs}",
         f"  Connection     {stack_json}",
@@ -161,7 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     stack_json: Path = args.stack_json
     try:
-        with LocalStack(sandbox_config=config, progress=_progress) as stack:
+        # The console signs you in as a development admin (loopback hosts only); CONSOLE_AUTH overrides it.
+        console = {"CONSOLE_AUTH": os.environ.get("CONSOLE_AUTH") or "development"}
+        with LocalStack(sandbox_config=config, extra_env=console, progress=_progress) as stack:
             stack.serve_http(args.port, args.host)
             stack.start_pump()
             info = stack.info()

@@ -26,6 +26,7 @@ MODULES: tuple[str, ...] = (
     "functions.genesy_webhooks",
     "functions.admin_webhooks",
     "functions.openapi",
+    "functions.console",
 )
 
 

@@ -134,6 +134,8 @@ module functionApp 'modules/functionapp.bicep' = {
     campaignQueueName: campaignQueueName
     maxDeliveryCount: maxDeliveryCount
     writeBudgetSeconds: writeBudgetSeconds
+    // The console is on only behind Easy Auth (Entra ID sign-in, the admin app role); otherwise it refuses.
+    consoleAuth: empty(authClientId) ? 'disabled' : 'easyauth'
   }
 }
 

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,15 @@ pytest_plugins = ["devstack.pytest_sandbox"]
 
 TEST_KEY_SECRET = "test-key-hash-secret-0123456789"
 _prefixes = itertools.count()
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say loudly when the console's browser tests (tests/browser) could not run."""
+    if not CHROMIUM.exists():
+        terminalreporter.write_sep(
+            "!", f"BROWSER TESTS SKIPPED: {CHROMIUM} is missing (apt-get install chromium)", red=True, bold=True
+        )
 
 
 @pytest.fixture(scope="session")

@@ -24,11 +24,15 @@ elif [ -z "$auth_client_id" ]; then
   app_id=$(az ad app create --display-name "$name" --sign-in-audience AzureADMyOrg --query appId -o tsv)
   object_id=$(az ad app show --id "$app_id" --query id -o tsv)
   scope_id=$(python3 -c 'import uuid; print(uuid.uuid4())')
+  role_id=$(python3 -c 'import uuid; print(uuid.uuid4())')
   # api://<appId>, v2 access tokens (issuer .../v2.0, as authsettingsV2 expects), a user_impersonation
   # scope, and the Azure CLI pre-authorised for it so `az account get-access-token` works for admins.
   az rest --method PATCH --url "https://graph.microsoft.com/v1.0/applications/$object_id" \
     --headers "Content-Type=application/json" --body "{
       \"identifierUris\": [\"api://$app_id\"],
+      \"appRoles\": [{\"id\": \"$role_id\", \"value\": \"GenesyDynamics.Admin\", \"isEnabled\": true,
+        \"allowedMemberTypes\": [\"User\"], \"displayName\": \"genesy-dynamics admin\",
+        \"description\": \"Uses the admin console (CONSOLE_ADMIN_ROLE).\"}],
       \"api\": {
         \"requestedAccessTokenVersion\": 2,
         \"oauth2PermissionScopes\": [{\"id\": \"$scope_id\", \"value\": \"user_impersonation\", \"type\": \"User\",
@@ -42,14 +46,14 @@ elif [ -z "$auth_client_id" ]; then
     --headers "Content-Type=application/json" --body "{
       \"api\": {\"preAuthorizedApplications\": [{\"appId\": \"$AZURE_CLI_APP_ID\", \"delegatedPermissionIds\": [\"$scope_id\"]}]}
     }"
-  # Only users assigned to the app get a token: assign the one running azd (add more in Entra ID →
-  # Enterprise applications → <name> → Users and groups).
+  # Only users assigned to the app get a token: assign the one running azd the admin role the console
+  # requires (add more in Entra ID → Enterprise applications → <name> → Users and groups).
   sp_id=$(az ad sp create --id "$app_id" --query id -o tsv)
   az ad sp update --id "$sp_id" --set appRoleAssignmentRequired=true
   user_id=$(az ad signed-in-user show --query id -o tsv)
   az rest --method POST --url "https://graph.microsoft.com/v1.0/servicePrincipals/$sp_id/appRoleAssignedTo" \
     --headers "Content-Type=application/json" --body "{
-      \"principalId\": \"$user_id\", \"resourceId\": \"$sp_id\", \"appRoleId\": \"00000000-0000-0000-0000-000000000000\"
+      \"principalId\": \"$user_id\", \"resourceId\": \"$sp_id\", \"appRoleId\": \"$role_id\"
     }" >/dev/null
   azd env set AUTH_CLIENT_ID "$app_id"
   echo "preprovision: AUTH_CLIENT_ID=$app_id"

@@ -3,8 +3,10 @@
 // except the paths below: Genesy's Custom CRM routes and its webhooks authenticate with the workspace's own
 // API key / webhook secret, which Genesy sends and Entra cannot. /api/openapi.json stays public: the app
 // serves it anonymously and it describes the contract only, no data. Admin routes also keep their function
-// key (AuthLevel.FUNCTION), so they need both. tests/infra/test_consistency.py checks this list against
-// the routes functions/*.py register.
+// key (AuthLevel.FUNCTION), so they need both. The admin console (/api/console) is anonymous at the host and
+// stays behind Entra ID here: the app reads the principal Easy Auth injects and requires the admin app role
+// (CONSOLE_AUTH=easyauth). Admins sign in at /.auth/login/aad?post_login_redirect_uri=/api/console.
+// tests/infra/test_consistency.py checks this list against the routes functions/*.py register.
 param functionAppName string
 @description('Application (client) id of the Entra app registration created by infra/hooks/preprovision.sh.')
 param clientId string

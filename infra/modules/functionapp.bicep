@@ -18,6 +18,9 @@ param writesQueueName string
 param campaignQueueName string
 param maxDeliveryCount int
 param writeBudgetSeconds int
+@description('Who may open the admin console: easyauth when App Service Authentication is in front, else disabled.')
+@allowed(['disabled', 'easyauth'])
+param consoleAuth string = 'disabled'
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -89,6 +92,8 @@ var appSettings = {
   KEY_GRACE_SECONDS: '86400'
   KEY_CACHE_SECONDS: '30'
   WEBHOOK_ENGAGEMENT_EVENTS: 'POST_LIKED,PROFILE_VISITED'
+  CONSOLE_AUTH: consoleAuth
+  CONSOLE_ADMIN_ROLE: 'GenesyDynamics.Admin'
 }
 
 resource settings 'Microsoft.Web/sites/config@2024-04-01' = {

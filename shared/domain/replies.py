@@ -324,6 +324,7 @@ class ReconcileReply(_Reply):
     failed: int = Field(ge=0)
     started: str | None = None
     finished: str | None = None
+    by: str | None = Field(default=None, description="Who started the run: the timer, the admin API, an admin.")
     changes: dict[str, Any] | None = None
     verification: dict[str, Any] | None = None
     campaign_values: dict[str, Any] | None = None

@@ -34,6 +34,9 @@ class SettingsError(RuntimeError):
 
 
 QueueBackend = Literal["servicebus", "inprocess"]
+# Who may open the admin console (`shared.platform.console_auth`): nobody (the default), an admin signed in
+# by App Service Authentication in front of the app, or a development admin on a loopback host.
+ConsoleAuth = Literal["disabled", "easyauth", "development"]
 
 
 class Settings(BaseModel):
@@ -82,6 +85,10 @@ class Settings(BaseModel):
     users_cache_seconds: PositiveFloat = Field(300.0, validation_alias="USERS_CACHE_SECONDS")
     key_grace_seconds: PositiveInt = Field(86_400, validation_alias="KEY_GRACE_SECONDS")
     key_cache_seconds: PositiveFloat = Field(30.0, validation_alias="KEY_CACHE_SECONDS")
+
+    # The admin console at /api/console: who is let in, and the Entra app role an admin must hold.
+    console_auth: ConsoleAuth = Field("disabled", validation_alias="CONSOLE_AUTH")
+    console_admin_role: str = Field("GenesyDynamics.Admin", validation_alias="CONSOLE_ADMIN_ROLE", min_length=1)
 
     # Genesy webhooks: the event types that only mark a contact as engaged (comma-separated).
     webhook_engagement_events: str = Field("POST_LIKED,PROFILE_VISITED", validation_alias="WEBHOOK_ENGAGEMENT_EVENTS")

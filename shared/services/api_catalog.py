@@ -95,6 +95,7 @@ from shared.storage.ledger import LedgerStatus
 
 __all__ = [
     "ADMIN_TAGS",
+    "CONSOLE_ROUTES",
     "GENESY_TAGS",
     "INFO",
     "MAX_GRACE_SECONDS",
@@ -109,6 +110,28 @@ __all__ = [
     "document",
     "named_models",
 ]
+
+# Registered HTTP functions the document leaves out on purpose: the admin console (`functions/console.py`,
+# docs/console.md). Its pages are HTML, and its JSON calls are the page's own, same-origin, signed in through
+# Easy Auth with a page token — not an API for other clients. They call the same use cases as the admin API
+# under `manage/`, which is the documented one. tests/functions/test_openapi.py skips exactly these routes.
+_CONSOLE_REASON = "admin console (docs/console.md): the page's own same-origin calls, not an API for other clients"
+CONSOLE_ROUTES: dict[str, str] = {
+    route: _CONSOLE_REASON
+    for route in (
+        "console",
+        "console/{*path}",
+        "console/api/workspaces",
+        "console/api/workspaces/{workspace_id}",
+        "console/api/workspaces/{workspace_id}/keys",
+        "console/api/workspaces/{workspace_id}/connection-test",
+        "console/api/workspaces/{workspace_id}/mappings/{section}",
+        "console/api/workspaces/{workspace_id}/mappings/{section}/restore",
+        "console/api/workspaces/{workspace_id}/retry",
+        "console/api/workspaces/{workspace_id}/reconcile",
+        "console/api/queues/{queue}/replay",
+    )
+}
 
 VERSION = "1.0.0"
 SERVER_URL = "/api"  # host.json extensions.http.routePrefix

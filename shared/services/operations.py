@@ -101,10 +101,14 @@ def reconcile(services: Services, *, stale_after: timedelta = timedelta(hours=1)
 
 
 def reconcile_workspace(
-    services: Services, workspace_id: str, *, stale_after: timedelta = timedelta(hours=1)
+    services: Services,
+    workspace_id: str,
+    *,
+    stale_after: timedelta = timedelta(hours=1),
+    by: str = "the admin API",
 ) -> dict[str, Any]:
     """One workspace's reconciliation run now: its report (NotFound for an unknown workspace)."""
-    return run_reconciliation(services, workspace_id, stale_after=stale_after)
+    return run_reconciliation(services, workspace_id, stale_after=stale_after, by=by)
 
 
 def preview_export(

@@ -51,9 +51,14 @@ def reconcile_all(services: Services, *, stale_after: timedelta = timedelta(hour
 
 
 def run_reconciliation(
-    services: Services, workspace_id: str, *, stale_after: timedelta = timedelta(hours=1), sharing: int = 1
+    services: Services,
+    workspace_id: str,
+    *,
+    stale_after: timedelta = timedelta(hours=1),
+    sharing: int = 1,
+    by: str = "the timer",
 ) -> dict[str, Any]:
-    """Reconcile one workspace (NotFound for an unknown one); the run's report."""
+    """Reconcile one workspace (NotFound for an unknown one); the run's report (`by`: who started it)."""
     services.store.get_workspace(workspace_id)
     state = services.reconcile_state
     started = datetime.now(UTC)
@@ -64,6 +69,7 @@ def run_reconciliation(
                 "reason": "another reconciliation run of this workspace holds its lease"}
     try:
         report = _run(services, workspace_id, started, stale_after, request_budget(services, sharing))
+        report["by"] = by[:200]
         state.save_report(workspace_id, report, started)
     finally:
         state.release(lease)

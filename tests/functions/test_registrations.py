@@ -1,5 +1,6 @@
 """The app registers exactly the surfaces of the design: Genesy's Custom CRM API (anonymous: our own key
-check), the admin API (function keys), two session-enabled queue triggers and the reconciliation timer."""
+check), the admin API (function keys), the admin console (anonymous at the host, Easy Auth in the app), two
+session-enabled queue triggers and the reconciliation timer."""
 
 from __future__ import annotations
 
@@ -30,12 +31,27 @@ GENESY = {
     ("GET", "openapi.json"),  # our extension: campaign events over HTTPS, the workspace key
 }
 
+# The admin console: anonymous at the host, signed in by the app (Easy Auth's principal and app role).
+CONSOLE = {
+    ("GET", "console"),
+    ("GET", "console/{*path}"),
+    ("POST", "console/api/workspaces"),
+    ("PATCH", "console/api/workspaces/{workspace_id}"),
+    ("POST", "console/api/workspaces/{workspace_id}/keys"),
+    ("POST", "console/api/workspaces/{workspace_id}/connection-test"),
+    ("PUT", "console/api/workspaces/{workspace_id}/mappings/{section}"),
+    ("POST", "console/api/workspaces/{workspace_id}/mappings/{section}/restore"),
+    ("POST", "console/api/workspaces/{workspace_id}/retry"),
+    ("POST", "console/api/workspaces/{workspace_id}/reconcile"),
+    ("POST", "console/api/queues/{queue}/replay"),
+}
+
 
 def test_the_registered_functions_are_the_designed_surfaces(function_host: Any) -> None:
     functions = list(function_host.functions.values())
     http = [f for f in functions if f.trigger_type == "httpTrigger"]
     genesy = {(m, f.route) for f in http if f.auth_level == "anonymous" for m in (f.methods or ())}
-    assert genesy == GENESY
+    assert genesy == GENESY | CONSOLE
     admin = [f for f in http if f.auth_level != "anonymous"]
     assert admin and all(f.route.startswith("manage/") and f.auth_level == "function" for f in admin)
     queues = {f.queue_name: f.sessions_enabled for f in functions if f.trigger_type == "serviceBusTrigger"}

@@ -382,6 +382,10 @@ def test_easy_auth_guards_the_admin_surface_and_leaves_genesy_routes_to_their_ke
         if route.startswith("manage/"):
             assert not anonymous, route
             assert not _excluded(path, excluded), f"admin route {route} must stay behind Entra ID"
+        elif route == "console" or route.startswith("console/"):
+            # The console: anonymous at the host (a browser holds no function key), signed in by Easy Auth.
+            assert anonymous, route
+            assert not _excluded(path, excluded), f"console route {route} must stay behind Entra ID"
         else:
             assert anonymous, route
             assert _excluded(path, excluded), f"Genesy route {route} must be excluded from Easy Auth"
