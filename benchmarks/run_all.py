@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("benchmarks.bench_import", "benchmarks.bench_latency", "benchmarks.bench_export")
+BENCHMARKS = (
+    "benchmarks.bench_import",
+    "benchmarks.bench_latency",
+    "benchmarks.bench_export",
+    "benchmarks.bench_sandbox_index",
+    "benchmarks.bench_throughput",
+)
 
 
 def main() -> int:

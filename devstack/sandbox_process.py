@@ -109,6 +109,10 @@ class SandboxProcess:
     def reset_counters(self) -> None:
         self._client().post("reset-counters").raise_for_status()
 
+    def reset_limits(self) -> None:
+        """Every caller's service-protection windows emptied: the next phase starts with a full budget."""
+        self._client().post("reset-limits").raise_for_status()
+
     def set_config(self, **knobs: Any) -> None:
         self._client().patch("config", json=knobs).raise_for_status()
 

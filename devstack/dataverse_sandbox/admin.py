@@ -6,6 +6,7 @@ Every call needs `X-Sandbox-Admin-Key` (printed by `python -m devstack.dataverse
 - `GET /_sandbox/stats`: counters, execution time charged (total, by route, by caller, in the current
   window), throttling (429s by code, requests sent inside a Retry-After), in-flight requests, the knobs.
 - `POST /_sandbox/reset-counters`: counters, request log and throttle history cleared (limits kept).
+- `POST /_sandbox/reset-limits`: every caller's service-protection windows emptied (a fresh budget).
 - `GET /_sandbox/rows/<table>?select=a,b`: the table's rows (plain values, lookups as ids).
 - `PATCH /_sandbox/config` with `{"knob": value, ...}`: change knobs of the running sandbox.
 """
@@ -73,6 +74,9 @@ class SandboxAdmin:
             return json_response(200, stats_document(self.metrics, self.protection, self.config))
         if route == "reset-counters" and method == "POST":
             self.metrics.reset()
+            return ApiResponse(204)
+        if route == "reset-limits" and method == "POST":
+            self.protection.reset()
             return ApiResponse(204)
         if route == "config" and method == "PATCH":
             return self._set_config(body)

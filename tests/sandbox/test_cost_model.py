@@ -163,6 +163,9 @@ def test_counters_and_admin_endpoint(api: httpx.Client, sandbox: Sandbox) -> Non
         assert patched.status_code == 200 and sandbox.config.exec_write_ms == 3.0
         assert admin.patch("config", json={"nope": 1}, headers=headers).status_code == 400
         assert admin.patch("config", json={"execution_sleep": "yes"}, headers=headers).status_code == 400
+        assert sandbox.protection.execution_used_ms(next(iter(stats["execution_ms"]["by_caller"]))) > 0
+        assert admin.post("reset-limits", headers=headers).status_code == 204
+        assert sandbox.protection.execution_used_ms(next(iter(stats["execution_ms"]["by_caller"]))) == 0
         assert admin.post("reset-counters", headers=headers).status_code == 204
         assert sandbox.execution_ms_total == 0.0 and sandbox.counters["requests"] == 0
     assert sandbox.request_log == []  # admin calls are not Web API requests
