@@ -1,11 +1,11 @@
-"""Splitting a long `In()` value list into chunks whose request URLs stay under Dataverse's limit."""
+"""Splitting work into requests: `In()` value lists under the URL limit, writes into ordered waves and chunks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from urllib.parse import quote_plus
 
-__all__ = ["chunk_values"]
+__all__ = ["chunk_values", "even_chunk_size", "write_waves"]
 
 
 def chunk_values(
@@ -50,3 +50,29 @@ def chunk_values(
             middle = len(chunk) // 2
             pending.extend([chunk[middle:], chunk[:middle]])
     return fitted
+
+
+def write_waves(ids: Sequence[str | None]) -> list[list[int]]:
+    """The positions of `ids` in waves: the n-th write of one record goes in wave n, so no wave holds a
+    record twice and a record's writes keep their order when waves run one after another. Writes
+    without an id (the server picks it) are distinct records and all go in the first wave."""
+    seen: dict[str, int] = {}
+    waves: list[list[int]] = []
+    for position, record_id in enumerate(ids):
+        wave = 0
+        if record_id:
+            key = record_id.lower()
+            wave = seen.get(key, 0)
+            seen[key] = wave + 1
+        while len(waves) <= wave:
+            waves.append([])
+        waves[wave].append(position)
+    return waves
+
+
+def even_chunk_size(count: int, parallel: int, *, smallest: int, largest: int) -> int:
+    """A chunk size that splits `count` writes into about `parallel` requests, within [smallest, largest]."""
+    if count <= 0:
+        return max(1, smallest)
+    size = -(-count // max(1, parallel))
+    return max(1, min(largest, max(smallest, size)))

@@ -29,8 +29,9 @@ from shared.dataverse.activities import (
 )
 from shared.dataverse.batch import BatchRequest, BatchResponse, decode_batch, encode_batch
 from shared.dataverse.budget import Budget
-from shared.dataverse.chunking import chunk_values
+from shared.dataverse.chunking import chunk_values, even_chunk_size, write_waves
 from shared.dataverse.errors import (
+    AuthFailed,
     BudgetExceeded,
     DataverseError,
     RecordNotFound,
@@ -40,6 +41,7 @@ from shared.dataverse.errors import (
 from shared.dataverse.metadata import MetadataCache, build_entity_metadata
 from shared.dataverse.models import ChangeSet, EntityMetadata, RecordResult, SystemUser, WriteMode
 from shared.dataverse.pipeline import RequestPipeline, RetryPolicy
+from shared.dataverse.throttling import DEFAULT_DOP, FairLimiter
 from shared.dataverse.transport import build_http_client
 from shared.domain.odata import encode_query, in_filter, in_values_json, odata_literal
 from shared.platform.logs import logger
@@ -59,6 +61,9 @@ API_PATH = "/api/data/v9.2/"
 MAX_URL_LENGTH = 32_768
 MAX_BATCH_URL_LENGTH = 65_536
 MAX_BATCH_REQUESTS = 1000
+MIN_WRITE_CHUNK = 10
+# Standard tables that take CreateMultiple/UpdateMultiple/UpsertMultiple: entity set → logical name.
+BULK_TABLES = {"contacts": "contact", "accounts": "account", "leads": "lead"}
 
 _KNOWN_PRIMARY_KEYS = {
     "contacts": "contactid",
@@ -144,6 +149,14 @@ def _given_up(item: WriteSpec, error: DataverseError, exhausted: DataverseError)
     return RecordResult(item[0], False, error.status or 0, final, None)
 
 
+def action_unknown(error: DataverseError, action: str) -> bool:
+    """Dataverse's answer to a bulk message the table does not support ("Resource not found for the segment")."""
+    return "segment" in error.message.lower() and action.lower() in error.message.lower()
+
+
+_BULK_ACTION: dict[str, BulkAction] = {"upsert": "UpsertMultiple", "update_only": "UpdateMultiple"}
+
+
 def _mode_headers(mode: WriteMode) -> dict[str, str]:
     if mode == "create_only":
         return {"If-None-Match": "*"}
@@ -170,7 +183,11 @@ class DataverseClient:
         metadata_ttl: float = 600.0,
         in_chunk_size: int = 200,
         write_chunk_size: int = MAX_BATCH_REQUESTS,
+        min_write_chunk: int = MIN_WRITE_CHUNK,
         retry: RetryPolicy | None = None,
+        use_bulk: bool = True,
+        bulk_tables: Mapping[str, str] | None = None,
+        default_dop: int = DEFAULT_DOP,
     ) -> None:
         parts = urlsplit(environment_url.strip())
         if parts.scheme not in ("https", "http") or not parts.netloc:
@@ -179,6 +196,10 @@ class DataverseClient:
         self.service_root = self.environment_url + API_PATH
         self.in_chunk_size = in_chunk_size
         self.write_chunk_size = min(write_chunk_size, MAX_BATCH_REQUESTS)
+        self.min_write_chunk = max(1, min(min_write_chunk, self.write_chunk_size))
+        self.use_bulk = use_bulk
+        self.max_concurrency = max_concurrency
+        self._bulk_tables: dict[str, str] = dict(BULK_TABLES if bulk_tables is None else bulk_tables)
         http = build_http_client(
             self.service_root,
             ca_bundle=ca_bundle,
@@ -193,6 +214,7 @@ class DataverseClient:
             max_concurrency=max_concurrency,
             default_budget=default_budget,
             retry=retry,
+            default_dop=default_dop,
         )
         self._pool = ThreadPoolExecutor(
             max_workers=max_concurrency, thread_name_prefix="dataverse", initializer=_mark_worker
@@ -210,8 +232,13 @@ class DataverseClient:
 
     @property
     def concurrency_cap(self) -> int:
-        """Requests allowed in flight now: min(max_concurrency, latest x-ms-dop-hint)."""
+        """Requests allowed in flight now: the adaptive limit, never above min(max_concurrency, x-ms-dop-hint)."""
         return self._pipeline.limiter.cap
+
+    @property
+    def limiter(self) -> FairLimiter:
+        """The environment's shared limiter (its adaptive limit, and the turns granted per share key)."""
+        return self._pipeline.limiter
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -636,24 +663,153 @@ class DataverseClient:
         budget: Budget | None = None,
         chunk_size: int | None = None,
         detect_created: bool = True,
+        bulk: bool | None = None,
     ) -> list[RecordResult]:
-        """Write many records, one `$batch` (continue-on-error) per chunk, one `RecordResult` per item in order.
+        """Write many records in parallel requests; one `RecordResult` per item, in order.
 
-        Items are `(id, body, mode)`; `id=None` creates with a server-assigned id. One bad record fails
-        alone. Parts that were throttled or hit a 5xx are resent (after the full Retry-After) while the
-        budget lasts; past it they come back with a retryable error (`RecordResult.retryable`). A failure
-        of a whole batch (auth, throttled beyond the budget) raises.
+        Items are `(id, body, mode)`; `id=None` creates with a server-assigned id. Order: the writes of
+        one record (items sharing an id) go out in the order given and never in two concurrent requests
+        (`write_waves`); within a wave the writes are split into about as many chunks as the
+        environment's concurrency allows (`chunk_size` fixes it) and the chunks run in parallel.
+
+        Each chunk is one request. On a bulk table (contact, account, lead, unless `bulk=False` or the
+        client's `use_bulk` is off), `upsert` writes with an id go as `UpsertMultiple` and `update_only`
+        ones as `UpdateMultiple` — all or nothing, so when one fails the chunk is sent again as a `$batch`
+        (continue-on-error) and every record gets its own result, the bad one with Dataverse's reason.
+        Ids are ours, so the fallback and every retry rewrite the same records: nothing is created twice.
+        Other writes go as a `$batch` (continue-on-error): one bad record fails alone; parts throttled or
+        hitting a 5xx are resent (after the full Retry-After) while the budget lasts, then come back with a
+        retryable error (`RecordResult.retryable`). A failure of a whole request (auth, throttled beyond
+        the budget, budget exhausted) raises.
         """
         if not items:
             return []
         budget = self._pipeline.budget(budget)
-        size = max(1, min(chunk_size or self.write_chunk_size, MAX_BATCH_REQUESTS))
+        logical = self._bulk_tables.get(entity_set) if (self.use_bulk if bulk is None else bulk) else None
         key = None
-        if detect_created and any(mode == "upsert" and id for id, _, mode in items):
+        if logical or (detect_created and any(mode == "upsert" and id for id, _, mode in items)):
             key = self.primary_key(entity_set, budget=budget)
-        chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
-        groups = self._run_all(lambda chunk: self._write_chunk(entity_set, chunk, key, budget), chunks)
-        return [result for group in groups for result in group]
+        results: dict[int, RecordResult] = {}
+        for wave in write_waves([id for id, _, _ in items]):
+            jobs = self._write_jobs(items, wave, logical, chunk_size)
+            done = self._run_parallel(
+                lambda job: self._write_job(entity_set, logical, job, items, key, budget), jobs
+            )
+            for (_, positions), group in zip(jobs, done, strict=True):
+                results.update(zip(positions, group, strict=True))
+        return [results[position] for position in range(len(items))]
+
+    def _write_jobs(
+        self, items: Sequence[WriteSpec], wave: list[int], logical: str | None, chunk_size: int | None
+    ) -> list[tuple[BulkAction | Literal["$batch"], list[int]]]:
+        """The wave's writes grouped by request kind and cut into chunks: [(kind, positions)]."""
+        groups: dict[BulkAction | Literal["$batch"], list[int]] = {}
+        for position in wave:
+            record_id, _, mode = items[position]
+            kind: BulkAction | Literal["$batch"] = "$batch"
+            if logical and record_id and mode in _BULK_ACTION:
+                kind = _BULK_ACTION[mode]
+            groups.setdefault(kind, []).append(position)
+        parallel = self._pipeline.limiter.limit.ceiling
+        size = chunk_size or even_chunk_size(
+            len(wave), parallel, smallest=self.min_write_chunk, largest=self.write_chunk_size
+        )
+        size = max(1, min(size, MAX_BATCH_REQUESTS))
+        return [
+            (kind, positions[start : start + size])
+            for kind, positions in groups.items()
+            for start in range(0, len(positions), size)
+        ]
+
+    def _run_parallel(self, fn: Callable[[T], R], jobs: Sequence[T]) -> list[R]:
+        """`[fn(j) for j in jobs]` on up to `max_concurrency` threads of this call's own, each in a copy of
+        the caller's context; the first failure is raised after all finish. Threads of its own, not the
+        shared pool: a call waiting in the pool's queue behind another workspace's could not take its
+        turns at the environment's fair limiter."""
+        if len(jobs) <= 1:
+            return [fn(job) for job in jobs]
+        results: dict[int, R] = {}
+        failures: list[BaseException] = []
+        lock = threading.Lock()
+        positions = iter(range(len(jobs)))
+
+        def work() -> None:
+            while True:
+                with lock:
+                    position = next(positions, None)
+                if position is None:
+                    return
+                try:
+                    result = fn(jobs[position])
+                except BaseException as exc:
+                    with lock:
+                        failures.append(exc)
+                    continue
+                with lock:
+                    results[position] = result
+
+        threads = [
+            threading.Thread(target=contextvars.copy_context().run, args=(work,), name="dataverse-write", daemon=True)
+            for _ in range(min(len(jobs), self.max_concurrency))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+        return [results[position] for position in range(len(jobs))]
+
+    def _write_job(
+        self,
+        entity_set: str,
+        logical: str | None,
+        job: tuple[BulkAction | Literal["$batch"], list[int]],
+        items: Sequence[WriteSpec],
+        key: str | None,
+        budget: Budget,
+    ) -> list[RecordResult]:
+        kind, positions = job
+        chunk = [items[position] for position in positions]
+        if kind == "$batch" or logical is None or key is None:
+            return self._write_chunk(entity_set, chunk, key, budget)
+        try:
+            return self._bulk_chunk(entity_set, logical, kind, chunk, key, budget)
+        except DataverseError as exc:
+            if exc.retryable or isinstance(exc, AuthFailed):
+                raise
+            if exc.status == 404 and action_unknown(exc, kind):
+                with self._keys_lock:
+                    self._bulk_tables.pop(entity_set, None)  # this environment's table does not take it
+            _log.info(
+                "dataverse %s on %s failed for %d records (%s): resending them as a $batch for per-record results",
+                kind, entity_set, len(chunk), exc.code or exc.status,
+            )  # fmt: skip
+            return self._write_chunk(entity_set, chunk, key, budget)
+
+    def _bulk_chunk(
+        self,
+        entity_set: str,
+        logical: str,
+        action: BulkAction,
+        chunk: list[WriteSpec],
+        key: str,
+        budget: Budget,
+    ) -> list[RecordResult]:
+        """One `UpsertMultiple`/`UpdateMultiple` with our ids; each record's result (created when told)."""
+        targets = [{**body, key: guid(record_id or "")} for record_id, body, _ in chunk]
+        answer = self.bulk(entity_set, logical, action, targets, budget=budget, results=action == "UpsertMultiple")
+        reported = answer.get("Results")
+        if not isinstance(reported, list) or len(reported) != len(chunk):
+            reported = [None] * len(chunk)
+        outcome: list[RecordResult] = []
+        for target, result in zip(targets, reported, strict=True):
+            created: bool | None = False if action == "UpdateMultiple" else None
+            if isinstance(result, dict) and isinstance(result.get("RecordCreated"), bool):
+                created = bool(result["RecordCreated"])
+            status = 204 if created is None else (201 if created else 200)
+            outcome.append(RecordResult(str(target[key]), True, status, None, created))
+        return outcome
 
     def _write_request(self, entity_set: str, item: WriteSpec, key: str | None) -> BatchRequest:
         record_id, body, mode = item
@@ -752,11 +908,13 @@ class DataverseClient:
         targets: Sequence[Mapping[str, Any]],
         *,
         budget: Budget | None = None,
+        results: bool = False,
     ) -> dict[str, Any]:
         """`CreateMultiple`/`UpdateMultiple`/`UpsertMultiple`: all targets succeed or none do (one request).
 
         Prefer `write_many` when one bad record must not fail the rest. Returns the action's response
-        (`{"Ids": [...]}` for CreateMultiple; empty when Dataverse answers 204).
+        (`{"Ids": [...]}` for CreateMultiple; with `results`, UpsertMultiple's `{"Results": [{"RecordCreated":
+        …}]}`; empty when Dataverse answers 204).
         """
         if action not in ("CreateMultiple", "UpdateMultiple", "UpsertMultiple"):
             raise ValueError(f"unknown bulk action {action!r}")
@@ -768,6 +926,7 @@ class DataverseClient:
             "POST",
             f"{entity_set}/Microsoft.Dynamics.CRM.{action}",
             json=body,
+            headers={"Prefer": "return=representation"} if results else None,
             budget=budget,
             retry_ambiguous=action != "CreateMultiple",
         )

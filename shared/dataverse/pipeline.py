@@ -27,7 +27,16 @@ from shared.dataverse.errors import (
     TransientError,
     error_from_response,
 )
-from shared.dataverse.throttling import ConcurrencyLimiter, RetryAfterGate
+from shared.dataverse.throttling import (
+    DEFAULT_DOP,
+    AdaptiveLimit,
+    FairLimiter,
+    Grant,
+    RetryAfterGate,
+    current_share,
+    parse_dop_hint,
+    parse_retry_after,
+)
 from shared.platform.correlation import current_correlation_id, request_id_for
 from shared.platform.logs import logger as named_logger
 from shared.platform.usage import count_request
@@ -63,10 +72,11 @@ class RequestPipeline:
         max_concurrency: int,
         default_budget: float,
         retry: RetryPolicy | None = None,
+        default_dop: int = DEFAULT_DOP,
     ) -> None:
         self.http = http
         self.gate = RetryAfterGate()
-        self.limiter = ConcurrencyLimiter(max_concurrency)
+        self.limiter = FairLimiter(AdaptiveLimit(max_concurrency, default_dop=default_dop))
         self.retry = retry or RetryPolicy()
         self.default_budget = default_budget
         self._credential = credential
@@ -112,11 +122,23 @@ class RequestPipeline:
         time.sleep(delay)
 
     def on_throttled(self, error: Throttled, attempt: int, budget: Budget) -> None:
-        """Hold every thread for the full Retry-After, or give up at once when it outlasts the budget."""
+        """Hold every thread for the full Retry-After, or give up at once when it outlasts the budget
+        (the hold stands either way: the environment asked every caller of ours to wait)."""
         wait = error.retry_after if error.retry_after > 0 else self.retry.delay(attempt)
+        self.gate.push(wait)
         if wait > budget.remaining():
             raise Throttled(error.message, retry_after=wait, status=429, code=error.code)
-        self.gate.push(wait)
+
+    def _release(self, grant: Grant, response: httpx.Response | None, attempt: int) -> None:
+        """Give the slot back with the outcome; a 429 closes the gate first, so no thread waiting for the
+        slot can slip a request into the Retry-After window."""
+        if response is None:
+            self.limiter.release(grant)
+            return
+        if response.status_code == 429:
+            wait = parse_retry_after(response.headers.get("Retry-After"))
+            self.gate.push(wait if wait else self.retry.delay(attempt))
+        self.limiter.release(grant, response.status_code, parse_dop_hint(response.headers.get("x-ms-dop-hint")))
 
     def send(
         self,
@@ -143,8 +165,10 @@ class RequestPipeline:
         request_id = request_id_for(current_correlation_id())
         while True:
             self.wait_for_gate(budget, last_error)
-            if not self.limiter.acquire(timeout=budget.remaining()):
+            grant = self.limiter.acquire(current_share(), timeout=budget.remaining())
+            if grant is None:
                 raise BudgetExceeded("no Dataverse connection slot within the budget", last_error=last_error)
+            response: httpx.Response | None = None
             try:
                 if self.gate.delay() > 0:
                     continue
@@ -152,10 +176,9 @@ class RequestPipeline:
                     method, url, params, headers, json, content, budget, request_id, retry_ambiguous
                 )
             finally:
-                self.limiter.release()
+                self._release(grant, response, attempt)
             count_request(response.status_code if response is not None else None)
             if response is not None:
-                self.limiter.observe(response.headers.get("x-ms-dop-hint"))
                 if response.status_code < 400:
                     return response
                 if (

@@ -70,6 +70,7 @@ class Settings(BaseModel):
     # Dataverse.
     dataverse_ca_bundle: str | None = Field(None, validation_alias="DATAVERSE_CA_BUNDLE")
     dataverse_max_concurrency: PositiveInt = Field(8, validation_alias="DATAVERSE_MAX_CONCURRENCY")
+    dataverse_use_bulk: bool = Field(True, validation_alias="DATAVERSE_USE_BULK")
     dataverse_timeout_seconds: PositiveFloat = Field(30.0, validation_alias="DATAVERSE_TIMEOUT_SECONDS")
     match_timeout_seconds: PositiveFloat = Field(5.0, validation_alias="MATCH_TIMEOUT_SECONDS")
     write_budget_seconds: PositiveFloat = Field(240.0, validation_alias="WRITE_BUDGET_SECONDS")

@@ -140,6 +140,7 @@ class Services:
                     self.credential,
                     ca_bundle=self.settings.dataverse_ca_bundle,
                     max_concurrency=self.settings.dataverse_max_concurrency,
+                    use_bulk=self.settings.dataverse_use_bulk,
                     timeout=self.settings.dataverse_timeout_seconds,
                 )
             return client

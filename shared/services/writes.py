@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.dataverse.budget import Budget
 from shared.dataverse.errors import DataverseError, RecordNotFound
+from shared.dataverse.throttling import fair_share
 from shared.domain.entities import issued_kind
 from shared.domain.mapping_engine import UserDirectory, build_record, is_engaged, resolve_owner
 from shared.domain.matching import Match, plan_id_queries
@@ -364,7 +365,7 @@ def process_write_message(
     ctx = services.workspace(message.workspace_id)
     final_attempt = delivery_count >= max_delivery_count
     budget = Budget(services.settings.write_budget_seconds)
-    with correlation_scope(message.correlation_id), usage_scope() as usage:
+    with correlation_scope(message.correlation_id), usage_scope() as usage, fair_share(message.workspace_id):
         try:
             report = _process(ctx, message, budget, final_attempt, delivery_count)
         except DataverseError:

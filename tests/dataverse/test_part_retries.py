@@ -61,7 +61,7 @@ def test_throttled_and_failed_parts_are_resent_alone_after_retry_after() -> None
             )
         return _batch_response(_part(200, "OK", "{}"), _part(204, "No Content"))
 
-    with DataverseClient(ENV, _Token(), transport=httpx.MockTransport(handler)) as client:
+    with DataverseClient(ENV, _Token(), transport=httpx.MockTransport(handler), use_bulk=False) as client:
         results = client.write_many("contacts", [(i, {"lastname": "x"}, "upsert") for i in ids])
 
     assert [c[1] for c in calls] == [ids, ids[1:3]]
@@ -80,7 +80,7 @@ def test_parts_still_failing_when_the_budget_ends_come_back_retryable() -> None:
                  for i in _patched_ids(request)]
         return _batch_response(*parts)
 
-    with DataverseClient(ENV, _Token(), transport=httpx.MockTransport(handler)) as client:
+    with DataverseClient(ENV, _Token(), transport=httpx.MockTransport(handler), use_bulk=False) as client:
         results = client.write_many("contacts", [(i, {"lastname": "x"}, "update_only") for i in ids],
                                     budget=Budget(0.3))
     assert results[0].ok and results[0].created is False
@@ -97,7 +97,7 @@ def test_part_throttled_longer_than_the_budget_is_returned_as_throttled() -> Non
                                      '{"error":{"code":"0x80072321","message":"execution time"}}',
                                      "Retry-After: 30\r\n"))
 
-    with DataverseClient(ENV, _Token(), transport=httpx.MockTransport(handler)) as client:
+    with DataverseClient(ENV, _Token(), transport=httpx.MockTransport(handler), use_bulk=False) as client:
         started = time.monotonic()
         [result] = client.write_many("contacts", [(record_id, {"lastname": "x"}, "create_only")], budget=Budget(5))
         assert time.monotonic() - started < 5

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -20,7 +18,7 @@ from shared.dataverse.errors import (
     ValidationFailed,
     error_from_payload,
 )
-from shared.dataverse.throttling import ConcurrencyLimiter, RetryAfterGate, parse_retry_after
+from shared.dataverse.throttling import RetryAfterGate, parse_retry_after
 
 ROOT = "https://org.crm.dynamics.com/api/data/v9.2/"
 
@@ -129,38 +127,3 @@ def test_gate_never_shortens_a_hold() -> None:
     gate.push(5.0)
     gate.push(0.1)
     assert gate.delay() > 4.0
-
-
-def test_limiter_probes_then_follows_dop_hint() -> None:
-    limiter = ConcurrencyLimiter(8)
-    assert limiter.cap == 1
-    assert limiter.acquire(timeout=0)
-    assert not limiter.acquire(timeout=0.01)
-    limiter.release()
-    limiter.observe("3")
-    assert limiter.cap == 3
-    limiter.observe(None)
-    assert limiter.cap == 3
-    limiter.observe("50")
-    assert limiter.cap == 8
-
-    plain = ConcurrencyLimiter(4)
-    plain.observe(None)
-    assert plain.cap == 4
-
-
-def test_limiter_blocks_until_release() -> None:
-    limiter = ConcurrencyLimiter(2)
-    limiter.observe("1")
-    assert limiter.acquire()
-    released = threading.Event()
-
-    def release_later() -> None:
-        time.sleep(0.05)
-        released.set()
-        limiter.release()
-
-    threading.Thread(target=release_later).start()
-    assert limiter.acquire(timeout=10)
-    assert released.is_set()
-    limiter.release()

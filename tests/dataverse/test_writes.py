@@ -94,7 +94,7 @@ def test_write_many_one_bad_record_fails_alone(sandbox: Any, client: DataverseCl
 def test_write_many_splits_into_concurrent_chunks(sandbox: Any, client: DataverseClient) -> None:
     items = [(str(uuid.uuid4()), {"lastname": f"Bulk{i}"}, "upsert") for i in range(25)]
     before = len(sandbox.request_log)
-    results = client.write_many("contacts", items, chunk_size=10)  # type: ignore[arg-type]
+    results = client.write_many("contacts", items, chunk_size=10, bulk=False)  # type: ignore[arg-type]
     assert all(r.ok and r.created for r in results)
     assert [r.id for r in results] == [i for i, _, _ in items]
     batches = [r for r in list(sandbox.request_log)[before:] if r["path"].endswith("$batch")]
