@@ -243,13 +243,25 @@ _SUMMARY_COLUMNS = [
 class Ledger:
     def __init__(self, tables: TableStorage):
         self._table = tables.table("ledger")
+        self._writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-write")
 
     def record(self, entries: Iterable[LedgerEntry]) -> None:
-        """Write each record's latest outcome. The log index rows go first: a record row always names an
-        index row that exists (an index row whose record row was never written is skipped on read)."""
+        """Write each record's latest outcome: its row, and its row in the log index.
+
+        The two go to different partitions (two transactions), written at the same time: the call returns
+        once both are stored and raises if either failed — the worker's message is then redelivered and
+        writes both again (upserts), so a record row naming an index row that is missing, or the reverse,
+        lasts only until then. Meanwhile a page of the log skips an index row whose record row names
+        another (stale, or not written), and a record whose own index row is not written yet is missing from
+        the log for that moment, never shown twice."""
         chosen = list(entries)
-        _upsert_all(self._table, [e.to_log_entity() for e in chosen])
-        _upsert_all(self._table, [e.to_entity() for e in chosen])
+        if not chosen:
+            return
+        index = self._writers.submit(_upsert_all, self._table, [e.to_log_entity() for e in chosen])
+        try:
+            _upsert_all(self._table, [e.to_entity() for e in chosen])
+        finally:
+            index.result()
 
     def get(self, workspace_id: str, kind: str, operation: Operation, key: str) -> LedgerEntry | None:
         row_key = escape_key(f"{kind}|{operation}|{key}")
