@@ -275,7 +275,11 @@ def _expect(baseline: dict[str, int], companies: int, contacts: int, linked: int
 def _queue_quiet(stack: LocalStack, deadline: float, poll_s: float = 0.05) -> None:
     """Wait (cheaply, in memory) until nothing is queued: reading the ledger's summary scans the workspace's
     partition, which would load Azurite while the export runs and make the end of a run a second late."""
-    while stack.host.queue.pending() and time.monotonic() < deadline:
+    last_report = time.monotonic()
+    while (queued := stack.host.queue.pending()) and time.monotonic() < deadline:
+        if time.monotonic() - last_report > 15:
+            _progress(f"  {queued} messages still queued")
+            last_report = time.monotonic()
         time.sleep(poll_s)
 
 
