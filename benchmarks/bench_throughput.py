@@ -18,7 +18,7 @@ Phases, in one run:
    export a third of `--shared-contacts`/`--shared-companies` each, at once; each one's share.
 
 Prints one JSON line per phase and a summary line with `records_per_s`, `ceiling_records_per_s` (derived in
-docs/benchmarks-throughput.md from the model's limits), `ratio_to_ceiling`, `naive_records_per_s`,
+docs/benchmarks.md from the model's limits), `ratio_to_ceiling`, `naive_records_per_s`,
 `speedup_vs_naive`, duplicates, failed records, 429s received, requests sent inside a Retry-After, and the
 peak RSS of the process running the app and the writes worker (this one: the local host runs the app
 in-process; the sandbox's own process is not counted). The sandbox's limits are reset between phases.
@@ -64,7 +64,7 @@ def _progress(line: str) -> None:
 
 def ceiling(cfg: SandboxConfig, *, companies: int, contacts: int, associations: int, matched: int = 0,
             bulk_size: int = CALL_SIZE) -> dict[str, Any]:
-    """What the model's limits allow for this export (docs/benchmarks-throughput.md derives it).
+    """What the model's limits allow for this export (docs/benchmarks.md derives it).
 
     The cheapest path writes every company, contact and association as one target of a bulk message of
     `bulk_size` targets, and reads once per Genesy call to match (returning the `matched` rows). The

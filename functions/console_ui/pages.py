@@ -505,6 +505,12 @@ def workspace_page(chrome: Chrome, workspace: Workspace, base_url: str, etag: st
     return layout("Connection", chrome, genesy, dynamics, el("section", el("h2", "Target table"), target))
 
 
+def _checkbox(element_id: str, path: str, label: str, checked: bool) -> Html:
+    """A labelled yes/no control bound to `path` of the section's document."""
+    box = el("input", type="checkbox", id=element_id, data_path=path, data_type="bool", checked=checked)
+    return el("div", box, el("label", label, for_=element_id), class_="radio")
+
+
 def _radios(path: str, options: Mapping[str, str], current: str, prefix: str) -> list[Html]:
     return [
         el(
@@ -624,18 +630,11 @@ def sync_page(chrome: Chrome, page: MappingPage) -> str:
             ("email_column", "linkedin_column", "first_name_column", "last_name_column", "company_column"),
         ),
     )
-    any_ext = el(
-        "div",
-        el(
-            "input",
-            type="checkbox",
-            id="company-any-ext",
-            data_path="company.any_domain_extension",
-            data_type="bool",
-            checked=bool(company.get("any_domain_extension")),
-        ),
-        el("label", "Any extension: acme.com also matches acme.es", for_="company-any-ext"),
-        class_="radio",
+    any_ext = _checkbox(
+        "company-any-ext",
+        "company.any_domain_extension",
+        "Any extension: acme.com also matches acme.es",
+        bool(company.get("any_domain_extension")),
     )
     company_block = el(
         "fieldset",
@@ -734,19 +733,21 @@ def _value_list(kind: str, item: Mapping[str, Any] | None) -> str | None:
     return _id("opts", kind, column) if column else None
 
 
+def _column_value_row(kind: str, item: Mapping[str, Any] | None, label: str, *, value_is_key: bool) -> list[Html]:
+    """A column and the value written to it (fixed fields, engagement fields), offered from its choices."""
+    value = text_input(
+        "value",
+        (item or {}).get("value"),
+        label=f"Value ({label})",
+        list=_value_list(kind, item),
+        data_key=value_is_key,
+        data_options_target=True,
+    )
+    return [_column(kind, item, label, key=True), value, _policy(item, label)]
+
+
 def _fixed_row(kind: str, item: Mapping[str, Any] | None, label: str) -> list[Html]:
-    return [
-        _column(kind, item, label, key=True),
-        text_input(
-            "value",
-            (item or {}).get("value"),
-            label=f"Value ({label})",
-            list=_value_list(kind, item),
-            data_key=True,
-            data_options_target=True,
-        ),
-        _policy(item, label),
-    ]
+    return _column_value_row(kind, item, label, value_is_key=True)
 
 
 def _export_field_row(kind: str, item: Mapping[str, Any] | None, label: str) -> list[Html]:
@@ -778,17 +779,7 @@ def _export_field_row(kind: str, item: Mapping[str, Any] | None, label: str) -> 
 
 
 def _engagement_row(kind: str, item: Mapping[str, Any] | None, label: str) -> list[Html]:
-    return [
-        _column(kind, item, label, key=True),
-        text_input(
-            "value",
-            (item or {}).get("value"),
-            label=f"Value ({label})",
-            list=_value_list(kind, item),
-            data_options_target=True,
-        ),
-        _policy(item, label),
-    ]
+    return _column_value_row(kind, item, label, value_is_key=False)
 
 
 _EXPORT_TABLES = (
@@ -934,19 +925,7 @@ def campaign_page(chrome: Chrome, page: MappingPage) -> str:
             )
         )
     head = el("tr", *(el("th", h, scope="col") for h in ("Campaign value", "Text column", "Max length", "Check")))
-    enabled = el(
-        "div",
-        el(
-            "input",
-            type="checkbox",
-            id="campaign-enabled",
-            data_path="enabled",
-            data_type="bool",
-            checked=bool(doc.get("enabled")),
-        ),
-        el("label", "Write campaign values into Dynamics", for_="campaign-enabled"),
-        class_="radio",
-    )
+    enabled = _checkbox("campaign-enabled", "enabled", "Write campaign values into Dynamics", bool(doc.get("enabled")))
     table = el(
         "div",
         el(
