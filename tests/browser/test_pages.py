@@ -62,3 +62,37 @@ def test_target_table_reconciliation_and_replay_from_the_pages(console: Console)
     queue = console.stack.settings.writes_queue
     text = console.saved(page.get_by_role("button", name=f"Replay dead letters of {queue}"))
     assert f"0 dead letter(s) replayed on {queue}" in text
+
+
+def test_export_fields_engagement_fields_and_a_short_campaign_column_through_the_pages(console: Console) -> None:
+    """The controls the scenario does not touch: an export field with options and a default, an engagement
+    field, and a campaign value mapped to a column too short for it (saved, with the truncation warning)."""
+    store, ws = console.stack.services.store, console.stack.workspace_id
+    page = console.open(console.workspace_path + "/export")
+    page.get_by_role("button", name="Add a row to export fields").first.click()
+    page.get_by_label("Name Genesy sends (new contact export field)").fill("Market")
+    page.get_by_label("Dynamics column (new contact export field)").fill("address1_country")
+    page.get_by_label("Options (new contact export field)").fill("Spain, Ireland")
+    page.get_by_label("Default (new contact export field)").fill("Spain")
+    page.get_by_role("button", name="Add a row to engagement fields").first.click()
+    page.get_by_label("Dynamics column (new contact engagement field)").fill("description")
+    page.get_by_label("Value (new contact engagement field)").fill("Engaged through Genesy")
+    assert "Saved" in console.saved(page.get_by_role("button", name="Save"))
+    contact = store.get_section(ws, "export").document.model_dump(mode="json")["contact"]
+    [market] = [f for f in contact["export_fields"] if f["name"] == "Market"]
+    assert (market["column"], market["options"], market["default"]) == ("address1_country", ["Spain", "Ireland"],
+                                                                        "Spain")
+    assert {"column": "description", "value": "Engaged through Genesy"}.items() <= next(
+        e for e in contact["engagement"] if e["column"] == "description"
+    ).items()
+
+    page = console.open(console.workspace_path + "/campaign")
+    page.get_by_label("Dynamics column for Reply analysis").fill("gd_campaign_opens")
+    page.get_by_label("Dynamics column for Opens").fill("")
+    flash = console.saved(page.get_by_role("button", name="Save"))
+    assert "Saved" in flash and "will be cut" in flash
+    row = page.locator("tr", has=page.get_by_label("Dynamics column for Reply analysis"))
+    assert "100" in row.inner_text() and "Warning" in row.inner_text() and "will be cut" in row.inner_text()
+    assert store.get_section(ws, "campaign").document.model_dump(mode="json")["columns"]["reply_analysis"] == (
+        "gd_campaign_opens"
+    )
