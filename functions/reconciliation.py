@@ -1,4 +1,5 @@
-"""Timer: reconciliation — re-queue records whose message died while they were `retrying`, and log health."""
+"""Timer: every workspace's reconciliation run (`shared.services.reconcile_run`): merges and deletions in
+Dynamics, ledger verification, waiting work, retries — within its request budget, under a lease."""
 
 from __future__ import annotations
 
