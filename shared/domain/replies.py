@@ -308,18 +308,22 @@ class SyncLog(_Reply):
 
 
 class ReconcileReply(_Reply):
-    """One workspace's reconciliation run: `status` completed, or skipped while another run holds the
-    workspace's lease (`reason`). A completed run reports stale `retrying` records queued again (`requeued`),
-    records failed now (`failed`), what change tracking showed per table (`changes.tables`: mode
-    change_tracking or modifiedon, changed/merged/deleted), the ledger verification (`verification`: window,
-    checked, missing, requeued, left_failed, unchecked), campaign values written once their contact existed
-    (`campaign_values`), webhook deliveries that waited for their contact tried again (`webhook_deliveries`),
-    transient failures queued again (`transient_retries`), and the Dataverse requests it
-    spent against its budget (`dataverse_requests`, `request_budget`, steps `skipped` for want of budget)."""
+    """One workspace's reconciliation run: `status` completed (completed_with_errors when a step failed in Dynamics:
+    `errors`), or skipped while another run holds the workspace's lease (`reason`). A completed run reports
+    stale `retrying` records queued again (`requeued`), records failed now (`failed`), what change tracking
+    showed per table (`changes.tables`: mode change_tracking or modifiedon, changed/merged/deleted), the ledger
+    verification (`verification`: window, checked, missing, requeued, left_failed, unchecked), campaign values
+    written once their contact existed (`campaign_values`), webhook deliveries that waited for their contact
+    tried again (`webhook_deliveries`), transient failures queued again (`transient_retries`), and the Dataverse
+    requests it spent against its budget (`dataverse_requests`, `request_budget`, steps `skipped` for want of
+    budget)."""
 
     workspace_id: str
-    status: Literal["completed", "skipped"] = "completed"
+    status: Literal["completed", "completed_with_errors", "skipped", "failed"] = "completed"
     reason: str | None = None
+    errors: dict[str, str] | None = Field(
+        default=None, description="Steps Dynamics failed (step → Dataverse's code and message); the next run retries."
+    )
     requeued: int = Field(ge=0)
     failed: int = Field(ge=0)
     started: str | None = None

@@ -14,9 +14,11 @@ Every step is idempotent, so a run cut short (budget, crash, lease expiry) is fi
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from shared.dataverse.errors import DataverseError
 from shared.platform.logs import logger
 from shared.platform.usage import usage_scope
 from shared.services.reconciliation import RunBudget, reconcile_changes
@@ -31,6 +33,7 @@ log = logger("reconciliation")
 
 SERVICE_PROTECTION_REQUESTS = 6_000  # per user per 300 s (Microsoft Learn: "Service protection API limits")
 _WEBHOOK_REQUESTS = 2
+_T = TypeVar("_T")
 
 
 def request_budget(services: Services, sharing: int = 1) -> int:
@@ -43,11 +46,16 @@ def reconcile_all(services: Services, *, stale_after: timedelta = timedelta(hour
     """The timer: every workspace, one after another; workspaces on one Dynamics environment split its share."""
     workspaces = services.store.list_workspaces()
     per_environment = Counter(w.environment_url.rstrip("/").lower() for w in workspaces)
-    return {
-        w.id: run_reconciliation(services, w.id, stale_after=stale_after,
-                                 sharing=per_environment[w.environment_url.rstrip("/").lower()])
-        for w in workspaces
-    }
+    reports: dict[str, Any] = {}
+    for w in workspaces:
+        try:
+            reports[w.id] = run_reconciliation(services, w.id, stale_after=stale_after,
+                                               sharing=per_environment[w.environment_url.rstrip("/").lower()])
+        except Exception as exc:  # one workspace's failure (storage, a bug) must not stop the others' runs
+            log.exception("workspace %s: reconciliation run failed", w.id)
+            reports[w.id] = {"workspace_id": w.id, "status": "failed", "requeued": 0, "failed": 0,
+                             "reason": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    return reports
 
 
 def run_reconciliation(
@@ -76,18 +84,43 @@ def run_reconciliation(
     return report
 
 
+class _Steps:
+    """Runs the steps of a run; a step Dynamics fails (down, throttled past the budget, a refused query) is
+    noted in the report's `errors` and the other steps still run — the next run finishes it."""
+
+    def __init__(self, workspace_id: str) -> None:
+        self.workspace_id = workspace_id
+        self.errors: dict[str, str] = {}
+
+    def run(self, name: str, step: Callable[[], _T], default: _T) -> _T:
+        try:
+            return step()
+        except DataverseError as exc:
+            log.warning("workspace %s: reconciliation step %s failed: %s", self.workspace_id, name, exc)
+            self.errors[name] = f"{exc.code or type(exc).__name__}: {exc.message}"[:500]
+            return default
+
+
+_NO_VERIFICATION: dict[str, Any] = {"checked": 0, "missing": 0, "requeued": 0, "left_failed": 0, "unchecked": 0}
+
+
 def _run(services: Services, workspace_id: str, started: datetime, stale_after: timedelta,
          limit: int) -> dict[str, Any]:
     state = services.reconcile_state
     previous = next(iter(state.reports(workspace_id, 1)), None)
     ctx = services.workspace(workspace_id)
+    steps = _Steps(workspace_id)
     with usage_scope() as usage:
         budget = RunBudget(limit, usage)
-        tables = reconcile_changes(ctx, budget)
-        verification = verify_ledger(ctx, budget, started, previous)
-        campaigns = write_waiting_campaigns(ctx, budget)
+        tables = reconcile_changes(ctx, budget)  # catches per table: one table's failure spoils no other
+        verification = steps.run("verification", lambda: verify_ledger(ctx, budget, started, previous),
+                                 {**_NO_VERIFICATION, "since": (previous or {}).get("verification", {}).get("since")})
+        campaigns = steps.run("campaign_values", lambda: write_waiting_campaigns(ctx, budget),
+                              {"waiting": 0, "written": 0})
         # A waiting webhook delivery costs a lookup of its contact and a campaign message: ≤ 2 requests each.
-        webhooks = reprocess_waiting(services, workspace_id, budget.left() // _WEBHOOK_REQUESTS)
+        webhooks = steps.run("webhook_deliveries",
+                             lambda: reprocess_waiting(services, workspace_id, budget.left() // _WEBHOOK_REQUESTS),
+                             {"tried": 0, "processed": 0})
         cutoff = started - stale_after
         stale = [e for e in services.ledger.entries(workspace_id, status="retrying") if e.at <= cutoff]
         requeued = requeue(services, workspace_id, stale, note="reconciliation (stale retry)")["requeued"]
@@ -96,7 +129,7 @@ def _run(services: Services, workspace_id: str, started: datetime, stale_after: 
     failed = sum(c.get("failed", 0) for c in health["counts"].values())
     report: dict[str, Any] = {
         "workspace_id": workspace_id,
-        "status": "completed",
+        "status": "completed_with_errors" if steps.errors else "completed",
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "requeued": requeued,
@@ -111,6 +144,8 @@ def _run(services: Services, workspace_id: str, started: datetime, stale_after: 
         "request_budget": limit,
         "skipped": budget.skipped,
     }
+    if steps.errors:
+        report["errors"] = steps.errors
     if requeued or failed or verification["missing"]:
         log.warning("workspace %s: %d stale records re-queued, %d missing in Dynamics, %d failed (see sync health)",
                     workspace_id, requeued, verification["missing"], failed)
