@@ -134,17 +134,16 @@ class LedgerEntry:
             "correlation_id": self.correlation_id or "",
             "at": self.at,
             "retry": _retry_text(self.retry),
+            "retryable": bool(self.retry),  # read by the summary instead of the payload itself
             "log_row": self.log_row,
         }
 
     def to_log_entity(self) -> dict[str, Any]:
         """The index row: the outcome without the retry payload, keyed newest first, naming its record's row."""
         entity = self.to_entity()
+        entity.pop("retry")
         entity.update(
-            PartitionKey=_log_partition(self.workspace_id),
-            RowKey=entity.pop("log_row"),
-            row=entity["RowKey"],
-            retryable=bool(entity.pop("retry")),
+            PartitionKey=_log_partition(self.workspace_id), RowKey=entity.pop("log_row"), row=entity["RowKey"]
         )
         return entity
 
@@ -236,7 +235,7 @@ _SUMMARY_COLUMNS = [
     "warnings",
     "at",
     "attempts",
-    "retry",
+    "retryable",
 ]
 
 
@@ -368,6 +367,7 @@ class Ledger:
         counts: dict[str, dict[str, int]] = {}
         warnings: dict[str, int] = {}
         failures: list[LedgerEntry] = []
+        legacy: set[str] = set()
         query = "PartitionKey eq @pk"
         rows = self._table.query_entities(query, parameters={"pk": escape_key(workspace_id)}, select=_SUMMARY_COLUMNS)
         for entity in rows:
@@ -378,7 +378,12 @@ class Ledger:
                 warnings[entry.kind] = warnings.get(entry.kind, 0) + 1
             if entry.status in ("failed", "retrying", "ambiguous"):
                 failures.append(entry)
+                if "retryable" not in entity:
+                    legacy.add(entry.row_key)
         attention = heapq.nlargest(50, failures, key=lambda e: e.at)
+        for entry in attention:  # a row written before `retryable` was kept beside the payload: read it
+            if entry.row_key in legacy and (full := self.get(workspace_id, entry.kind, entry.operation, entry.key)):
+                entry.retry_kept = bool(full.retry)
         return {"counts": counts, "warnings": warnings, "attention": [f.as_dict() for f in attention]}
 
 

@@ -254,3 +254,18 @@ def test_an_export_call_takes_at_most_100_contacts(stack: Any) -> None:
     assert stack.queue.pending() == 0
     assert stack.call("POST", "contacts", {"contacts": contacts[:100]}).status_code == 200
     assert stack.call("POST", "contacts/sync", {"contacts": contacts}).status_code == 200  # sync takes up to 1000
+
+
+def test_sync_health_reads_payloads_only_for_rows_written_before_they_noted_retryable(stack: Any) -> None:
+    """Rows now note `retryable` beside the retry payload, so sync health never downloads payloads (created
+    rows keep theirs for reconciliation); a failed row written before that is still shown as retryable."""
+    item = WriteItem(external_id="legacy", crm_id=str(uuid.uuid4()), fields={"lastName": "Legacy"})
+    retry = {"operation": "create", "kind": "contact", "item": item.model_dump(mode="json"), "export_values": {}}
+    legacy = LedgerEntry(workspace_id=stack.workspace_id, kind="contact", operation="create", key="legacy",
+                         status="failed", retry=retry, message="Service Unavailable")
+    stack.services.ledger.record([_entry(stack, "fresh", 1, status="created")])
+    row = legacy.to_entity()
+    del row["retryable"]
+    stack.services.tables.table("ledger").upsert_entity(row)
+    [attention] = _admin(stack, "GET", "sync-health").json["attention"]
+    assert attention["key"] == "legacy" and attention["retryable"] is True
