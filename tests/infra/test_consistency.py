@@ -390,3 +390,53 @@ def test_easy_auth_guards_the_admin_surface_and_leaves_genesy_routes_to_their_ke
             assert anonymous, route
             assert _excluded(path, excluded), f"Genesy route {route} must be excluded from Easy Auth"
     assert "module auth 'modules/auth.bicep' = if (!empty(authClientId))" in _read(INFRA / "main.bicep")
+
+
+def _postprovision(tmp_path: Path, env: dict[str, str], existing: str) -> tuple[int, list[list[str]], str]:
+    """Run the postprovision hook with a stand-in `az` that answers `ad app show` with `existing` and logs calls."""
+    import json as jsonlib
+    import os
+    import subprocess
+
+    log = tmp_path / "az-calls.jsonl"
+    fake = tmp_path / "az"
+    fake.write_text(
+        "#!/usr/bin/env python3\n"
+        "import json, sys\n"
+        f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+        f"if sys.argv[1:3] == ['ad', 'app'] and sys.argv[3] == 'show':\n    print({existing!r}, end='')\n"
+    )
+    fake.chmod(0o755)
+    result = subprocess.run(
+        ["sh", str(ROOT / "infra" / "hooks" / "postprovision.sh")],
+        env={"PATH": f"{tmp_path}:{os.environ['PATH']}", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    calls = [jsonlib.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result.returncode, calls, result.stdout + result.stderr
+
+
+def test_postprovision_adds_the_console_sign_in_callback_once_and_keeps_other_redirect_uris(tmp_path: Path) -> None:
+    assert "postprovision" in (ROOT / "azure.yaml").read_text()
+    env = {"AUTH_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+           "GENESY_BASE_URL": "https://gd-app.azurewebsites.net/api"}
+    callback = "https://gd-app.azurewebsites.net/.auth/login/aad/callback"
+    code, calls, out = _postprovision(tmp_path, env, "https://other.example/cb\n")
+    assert code == 0, out
+    update = calls[-1]
+    assert update[:5] == ["ad", "app", "update", "--id", env["AUTH_CLIENT_ID"]]
+    uris = update[update.index("--web-redirect-uris") + 1 : update.index("--enable-id-token-issuance")]
+    assert uris == ["https://other.example/cb", callback]
+    assert update[-2:] == ["--enable-id-token-issuance", "true"]
+
+    (tmp_path / "az-calls.jsonl").unlink()
+    code, calls, out = _postprovision(tmp_path, env, f"https://other.example/cb\n{callback}\n")
+    uris = calls[-1][calls[-1].index("--web-redirect-uris") + 1 : calls[-1].index("--enable-id-token-issuance")]
+    assert code == 0 and uris == ["https://other.example/cb", callback]  # already there: not added twice
+
+
+def test_postprovision_does_nothing_without_easy_auth(tmp_path: Path) -> None:
+    code, calls, out = _postprovision(tmp_path, {"AUTH_CLIENT_ID": "none"}, "")
+    assert code == 0 and calls == [] and "nothing to do" in out
