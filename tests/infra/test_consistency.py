@@ -407,8 +407,8 @@ def _postprovision(tmp_path: Path, env: dict[str, str], existing: str) -> tuple[
         f"if sys.argv[1:3] == ['ad', 'app'] and sys.argv[3] == 'show':\n    print({existing!r}, end='')\n"
     )
     fake.chmod(0o755)
-    result = subprocess.run(
-        ["sh", str(ROOT / "infra" / "hooks" / "postprovision.sh")],
+    result = subprocess.run(  # noqa: S603 - our own hook script, run by the system shell
+        ["/bin/sh", str(ROOT / "infra" / "hooks" / "postprovision.sh")],
         env={"PATH": f"{tmp_path}:{os.environ['PATH']}", **env},
         capture_output=True,
         text=True,
