@@ -553,17 +553,17 @@ def _rule(kind: str, rule: Mapping[str, Any] | None, number: int | str) -> Html:
     list_id = _id(kind, "rule", number, "conditions")
     return el(
         "fieldset",
-        el("legend", f"Rule {number}: all of these match (AND)"),
+        el("legend", f"{kind.capitalize()} rule {number}: all of these match (AND)"),
         el(
             "div",
-            *(_condition_row(kind, c, f"rule {number}, condition {i + 1}") for i, c in enumerate(conditions)),
+            *(_condition_row(kind, c, f"{kind} rule {number}, condition {i + 1}") for i, c in enumerate(conditions)),
             data_list="all_of",
             id=list_id,
         ),
         el(
             "div",
-            _add_button("Add a condition (AND)", f"tpl-{kind}-condition", list_id),
-            _remove_button(f"rule {number}"),
+            _add_button(f"Add a condition to {kind} rule {number} (AND)", f"tpl-{kind}-condition", list_id),
+            _remove_button(f"{kind} rule {number}"),
             class_="row-actions",
         ),
         data_row=True,
@@ -577,7 +577,7 @@ def _rules_builder(kind: str, matching: Mapping[str, Any]) -> Html:
     templates = join(
         [
             el("template", _rule(kind, None, "new"), id=f"tpl-{kind}-rule"),
-            el("template", _condition_row(kind, None, "new condition"), id=f"tpl-{kind}-condition"),
+            el("template", _condition_row(kind, None, f"new {kind} condition"), id=f"tpl-{kind}-condition"),
         ]
     )
     return el(
@@ -596,7 +596,7 @@ def _rules_builder(kind: str, matching: Mapping[str, Any]) -> Html:
             data_when=f"{kind}.mode=custom",
             id=list_id,
         ),
-        _add_button("Add a rule (OR)", f"tpl-{kind}-rule", list_id),
+        _add_button(f"Add a {kind} rule (OR)", f"tpl-{kind}-rule", list_id),
         templates,
         class_="rules",
     )

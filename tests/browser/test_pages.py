@@ -96,3 +96,29 @@ def test_export_fields_engagement_fields_and_a_short_campaign_column_through_the
     assert store.get_section(ws, "campaign").document.model_dump(mode="json")["columns"]["reply_analysis"] == (
         "gd_campaign_opens"
     )
+
+
+def test_a_custom_company_rule_with_two_conditions_through_the_page(console: Console) -> None:
+    """The company identifier's custom rules (OR of ANDs), built with the keyboard-labelled controls, stored as
+    the sync mapping's company rules; each builder's controls name their own kind."""
+    store, ws = console.stack.services.store, console.stack.workspace_id
+    page = console.open(console.workspace_path + "/sync")
+    page.locator("#sync-company-mode-custom").check()
+    page.get_by_role("button", name="Add a company rule (OR)").click()
+    page.get_by_label("Genesy field (company rule new, condition 1)").fill("name")
+    page.get_by_label("Dynamics column (company rule new, condition 1)").fill("name")
+    page.get_by_label("Compare as (company rule new, condition 1)").select_option("name")
+    page.get_by_role("button", name="Add a condition to company rule new (AND)").click()
+    page.get_by_label("Genesy field (new company condition)").fill("website")
+    page.get_by_label("Dynamics column (new company condition)").fill("websiteurl")
+    page.get_by_label("Compare as (new company condition)").select_option("domain")
+    assert "Saved" in console.saved(page.get_by_role("button", name="Save"))
+    company = store.get_section(ws, "sync").document.model_dump(mode="json")["company"]
+    assert company["mode"] == "custom"
+    [rule] = company["rules"]
+    assert [(c["field"], c["column"], c["normaliser"]) for c in rule["all_of"]] == [
+        ("name", "name", "name"), ("website", "websiteurl", "domain")
+    ]
+    # Reloaded, the rule is numbered and its controls say whose rule it is.
+    assert page.get_by_label("Dynamics column (company rule 1, condition 2)").input_value() == "websiteurl"
+    assert page.get_by_role("button", name="Add a condition to company rule 1 (AND)").count() == 1

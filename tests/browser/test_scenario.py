@@ -30,10 +30,10 @@ def _create_workspace(console: Console) -> tuple[str, str]:
 def _input_sync(console: Console, ws: str) -> None:
     page = console.open(f"workspaces/{ws}/sync")
     page.locator("#sync-contact-mode-custom").check()
-    page.get_by_role("button", name="Add a rule (OR)").first.click()
-    page.get_by_label("Genesy field (rule new, condition 1)").fill("email")
-    page.get_by_label("Dynamics column (rule new, condition 1)").fill("emailaddress1")
-    page.get_by_label("Compare as (rule new, condition 1)").select_option("email")
+    page.get_by_role("button", name="Add a contact rule (OR)").click()
+    page.get_by_label("Genesy field (contact rule new, condition 1)").fill("email")
+    page.get_by_label("Dynamics column (contact rule new, condition 1)").fill("emailaddress1")
+    page.get_by_label("Compare as (contact rule new, condition 1)").select_option("email")
     assert "Saved: version 1" in console.saved(page.get_by_role("button", name="Save"))
     console.check_page("step1-input-sync")
 
