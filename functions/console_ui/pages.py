@@ -554,6 +554,15 @@ def _rule(kind: str, rule: Mapping[str, Any] | None, number: int | str) -> Html:
     return el(
         "fieldset",
         el("legend", f"{kind.capitalize()} rule {number}: all of these match (AND)"),
+        # What the three boxes of each condition are, for the eye (each control has its own accessible name).
+        el(
+            "div",
+            el("span", "Genesy field"),
+            el("span", "Dynamics column"),
+            el("span", "Compare as"),
+            class_="condition condition-head",
+            aria_hidden="true",
+        ),
         el(
             "div",
             *(_condition_row(kind, c, f"{kind} rule {number}, condition {i + 1}") for i, c in enumerate(conditions)),
