@@ -9,14 +9,15 @@ Azure Functions Core Tools and the Service Bus emulator cannot run on our develo
   ASP.NET Core routing. Unknown path → 404, known path but other method → 405, missing key on a
   `function`/`admin` function → 401, an exception in the function → 500; host replies are `{error, message}`.
 - Service Bus: `drain()` (and the background `start_pump()`) feed `serviceBusTrigger` functions from the
-  `InProcessQueue` like the host does with sessions: one message at a time per session in FIFO order,
-  return → complete, exception → abandon → redelivery with `delivery_count + 1` → dead letter.
+  `InProcessQueue` like the host does with sessions: one delivery at a time per session in FIFO order —
+  one message, or for `cardinality: many` a batch of up to host.json's `maxMessageBatchSize` settled as a
+  whole — return → complete, exception → abandon → redelivery with `delivery_count + 1` → dead letter.
 - Timers: `run_timer(name)` invokes a `timerTrigger` function once.
 - `serve()` / `serve_in_thread()` put a real HTTP server (uvicorn) in front of `http()`; see `devstack.asgi_host`.
 
 What it does not do: bindings other than the trigger (no output bindings), function keys per function,
-host.json settings other than the route prefix passed in, schedules (timers run only when asked), lock
-renewal, scale-out. Use `func start` where Core Tools are installed.
+host.json settings other than the route prefix passed in and `maxMessageBatchSize`, schedules (timers run
+only when asked), lock renewal, scale-out. Use `func start` where Core Tools are installed.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -70,6 +72,7 @@ DEFAULT_APP_SETTINGS: Mapping[str, str] = {
 _ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 _KEY_LEVELS = frozenset({"function", "admin", "system"})
 _SETTING_EXPR = re.compile(r"%([^%]+)%")
+_HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -377,6 +380,7 @@ class FunctionInfo:
     queue_name: str | None = None  # resolved from a `%SETTING%` expression
     queue_name_expression: str | None = None
     sessions_enabled: bool = False
+    cardinality: str = "one"  # "many": the function takes a list (a batch of one session's messages)
     schedule: str | None = None
     user_function: Callable[..., Any] = field(repr=False, compare=False, default=lambda: None)
     route_template: RouteTemplate | None = field(repr=False, compare=False, default=None)
@@ -428,6 +432,7 @@ def _function_info(function: Any, default_auth: str, app_settings: Mapping[str, 
             queue_name=_resolve_setting_expression(expression, app_settings, f"function {name!r}"),
             queue_name_expression=expression,
             sessions_enabled=bool(trigger.get("isSessionsEnabled", False)),
+            cardinality=str(trigger.get("cardinality") or "one").lower(),
         )
     if kind == "timerTrigger":
         schedule = str(trigger.get("schedule") or "")
@@ -527,6 +532,31 @@ def _run_coroutine(coro: Any) -> Any:
     if error:
         raise error[0]
     return result[0]
+
+
+def host_json_batch_size(path: Path | None = None) -> int:
+    """`extensions.serviceBus.maxMessageBatchSize` from the app's host.json (1000, the extension's default,
+    when it is not set)."""
+    try:
+        config = jsonlib.loads((path or _HOST_JSON).read_text(encoding="utf-8"))
+        return max(1, int(config.get("extensions", {}).get("serviceBus", {}).get("maxMessageBatchSize", 1000)))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 1000
+
+
+def _as_service_bus_message(message: ReceivedMessage) -> ServiceBusMessage:
+    return ServiceBusMessage(
+        body=message.body.encode("utf-8"),
+        message_id=message.message_id,
+        session_id=message.session_id,
+        delivery_count=message.delivery_count,
+        enqueued_time_utc=message.enqueued_time_utc,
+        locked_until=datetime.now(UTC) + timedelta(minutes=5),
+        lock_token=str(uuid.uuid4()),
+        application_properties=dict(message.application_properties),
+        user_properties={},
+        content_type="application/json",
+    )
 
 
 def _invoke(info: FunctionInfo, trigger_value: Any) -> Any:
@@ -681,8 +711,11 @@ class FunctionHost:
         base_url: str = DEFAULT_BASE_URL,
         app_settings: Mapping[str, str] | None = None,
         raise_server_exceptions: bool = False,
+        max_message_batch_size: int | None = None,
     ):
         self._queue = queue
+        # host.json `extensions.serviceBus.maxMessageBatchSize` (the extension's default is 1000).
+        self.max_message_batch_size = max(1, max_message_batch_size or host_json_batch_size())
         self.admin_key = admin_key
         self.route_prefix = route_prefix.strip("/")
         self.base_url = base_url.rstrip("/")
@@ -867,13 +900,16 @@ class FunctionHost:
         deliveries = 0
         try:
             while budget[0] != 0 and not (stop is not None and stop.is_set()):
-                message = queue.peek_next(info.queue_name, session_id)
-                if message is None:
-                    break
-                deliveries += 1
+                size = 1 if info.cardinality != "many" else self.max_message_batch_size
                 if budget[0] > 0:
-                    budget[0] -= 1
-                self._deliver(queue, info, message, report, report_lock)
+                    size = min(size, budget[0])
+                messages = queue.peek_batch(info.queue_name, session_id, size)
+                if not messages:
+                    break
+                deliveries += len(messages)
+                if budget[0] > 0:
+                    budget[0] -= len(messages)
+                self._deliver(queue, info, messages, report, report_lock)
         finally:
             queue.release_session(info.queue_name, session_id)
         return deliveries
@@ -882,46 +918,40 @@ class FunctionHost:
         self,
         queue: InProcessQueue,
         info: FunctionInfo,
-        message: ReceivedMessage,
+        messages: list[ReceivedMessage],
         report: DrainReport,
         report_lock: threading.Lock | None,
     ) -> None:
-        sb_message = ServiceBusMessage(
-            body=message.body.encode("utf-8"),
-            message_id=message.message_id,
-            session_id=message.session_id,
-            delivery_count=message.delivery_count,
-            enqueued_time_utc=message.enqueued_time_utc,
-            locked_until=datetime.now(UTC) + timedelta(minutes=5),
-            lock_token=str(uuid.uuid4()),
-            application_properties=dict(message.application_properties),
-            user_properties={},
-            content_type="application/json",
-        )
+        """Invoke with one message (or, for `cardinality: many`, the batch as a list); the batch settles as
+        a whole, like the Functions binding with `autoCompleteMessages`: return → every message completed,
+        exception → every message abandoned (delivery count + 1; past the limit, dead-lettered)."""
+        batch = [_as_service_bus_message(m) for m in messages]
         try:
-            _invoke(info, sb_message)
+            _invoke(info, batch if info.cardinality == "many" else batch[0])
         except Exception as exc:
             reason = _format_error(exc)
-            attempt = message.delivery_count
-            dead = queue.abandon(message, reason)
-            log.log(
-                logging.ERROR if dead else logging.WARNING,
-                "%s on %s: message %s (session %s) delivery %d failed%s: %s",
-                info.name, info.queue_name, message.message_id, message.session_id, attempt,
-                " and was dead-lettered" if dead else "", reason,
-            )  # fmt: skip
-            failure = DeliveryFailure(
-                cast(str, info.queue_name), message.session_id, message.message_id, attempt, reason, dead
-            )
-            with report_lock or _NO_LOCK:
-                counts = report.counts(cast(str, info.queue_name))
-                counts.failed += 1
-                counts.dead_lettered += int(dead)
-                report.failures.append(failure)
+            for message in messages:
+                attempt = message.delivery_count
+                dead = queue.abandon(message, reason)
+                log.log(
+                    logging.ERROR if dead else logging.WARNING,
+                    "%s on %s: message %s (session %s) delivery %d failed%s: %s",
+                    info.name, info.queue_name, message.message_id, message.session_id, attempt,
+                    " and was dead-lettered" if dead else "", reason,
+                )  # fmt: skip
+                failure = DeliveryFailure(
+                    cast(str, info.queue_name), message.session_id, message.message_id, attempt, reason, dead
+                )
+                with report_lock or _NO_LOCK:
+                    counts = report.counts(cast(str, info.queue_name))
+                    counts.failed += 1
+                    counts.dead_lettered += int(dead)
+                    report.failures.append(failure)
             return
-        queue.complete(message)
+        for message in messages:
+            queue.complete(message)
         with report_lock or _NO_LOCK:
-            report.counts(cast(str, info.queue_name)).processed += 1
+            report.counts(cast(str, info.queue_name)).processed += len(messages)
 
     # ---- background pump ----------------------------------------------------------------------------------
 

@@ -1,16 +1,11 @@
-"""Service Bus trigger for `genesy-writes` (sessions: one workspace's writes in order)."""
+"""Service Bus trigger for `genesy-writes` (sessions: one workspace's writes in order, in batches)."""
 
 from __future__ import annotations
 
-import json
-
 import azure.functions as func
 
-from shared.platform.logs import logger
 from shared.services.root import ServicesProvider
-from shared.services.writes import process_write_message
-
-log = logger("worker")
+from shared.services.writes import Delivery, process_write_batch
 
 
 def blueprint(services: ServicesProvider) -> func.Blueprint:
@@ -18,19 +13,22 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
     bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
     @bp.service_bus_queue_trigger(
-        arg_name="msg",
+        arg_name="msgs",
         queue_name="%WRITES_QUEUE_NAME%",
         connection="ServiceBusConnection",
         is_sessions_enabled=True,
+        cardinality=func.Cardinality.MANY,
     )
-    def writes_worker(msg: func.ServiceBusMessage) -> None:
-        settings = services().settings
-        body = json.loads(msg.get_body())
-        process_write_message(
-            services(),
-            body,
-            delivery_count=int(msg.delivery_count or 1),
-            max_delivery_count=settings.max_delivery_count,
+    def writes_worker(msgs: list[func.ServiceBusMessage]) -> None:
+        app = services()
+        process_write_batch(
+            app,
+            [
+                Delivery(m.get_body(), int(m.delivery_count or 1), str(m.session_id or ""), str(m.message_id or ""))
+                for m in msgs
+            ],
+            max_delivery_count=app.settings.max_delivery_count,
+            parallel=app.settings.write_parallel_messages,
         )
 
     return bp

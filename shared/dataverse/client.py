@@ -41,7 +41,7 @@ from shared.dataverse.errors import (
 from shared.dataverse.metadata import MetadataCache, build_entity_metadata
 from shared.dataverse.models import ChangeSet, EntityMetadata, RecordResult, SystemUser, WriteMode
 from shared.dataverse.pipeline import RequestPipeline, RetryPolicy
-from shared.dataverse.throttling import DEFAULT_DOP, FairLimiter
+from shared.dataverse.throttling import DEFAULT_DOP, FairLimiter, writers_sharing
 from shared.dataverse.transport import build_http_client
 from shared.domain.odata import encode_query, in_filter, in_values_json, odata_literal
 from shared.platform.logs import logger
@@ -710,7 +710,7 @@ class DataverseClient:
             if logical and record_id and mode in _BULK_ACTION:
                 kind = _BULK_ACTION[mode]
             groups.setdefault(kind, []).append(position)
-        parallel = self._pipeline.limiter.limit.ceiling
+        parallel = max(1, self._pipeline.limiter.limit.ceiling // writers_sharing())
         size = chunk_size or even_chunk_size(
             len(wave), parallel, smallest=self.min_write_chunk, largest=self.write_chunk_size
         )

@@ -36,6 +36,8 @@ __all__ = [
     "fair_share",
     "parse_dop_hint",
     "parse_retry_after",
+    "sharing_writers",
+    "writers_sharing",
 ]
 
 # Requests in flight per environment until its `x-ms-dop-hint` is known (Microsoft's guidance: send
@@ -45,6 +47,7 @@ DEFAULT_DOP = 4
 T = TypeVar("T")
 
 _share: ContextVar[str] = ContextVar("genesy_dynamics_dataverse_share", default="")
+_writers: ContextVar[int] = ContextVar("genesy_dynamics_dataverse_writers", default=1)
 
 
 def current_share() -> str:
@@ -60,6 +63,23 @@ def fair_share(key: str) -> Iterator[None]:
         yield
     finally:
         _share.reset(token)
+
+
+@contextmanager
+def sharing_writers(count: int) -> Iterator[None]:
+    """Writes sent inside are one of `count` units of work writing at the same time (the worker's
+    concurrent messages): each cuts its writes into fewer, larger requests — a bulk message costs less
+    per record the more it carries — and together they still fill the environment's concurrency."""
+    token = _writers.set(max(1, count))
+    try:
+        yield
+    finally:
+        _writers.reset(token)
+
+
+def writers_sharing() -> int:
+    """How many units of work share the concurrency with the current one (1 outside `sharing_writers`)."""
+    return _writers.get()
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

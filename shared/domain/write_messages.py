@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["MAX_MESSAGE_BYTES", "WriteItem", "WriteMessage", "split_for_queue"]
+__all__ = ["MAX_MESSAGE_BYTES", "WriteItem", "WriteMessage", "concurrent_runs", "split_for_queue"]
 
 MAX_MESSAGE_BYTES = 192 * 1024
 
@@ -71,3 +72,46 @@ def split_for_queue(message: WriteMessage) -> list[WriteMessage]:
     first = message.model_copy(update={"items": message.items[:half]})
     second = message.model_copy(update={"items": message.items[half:]})
     return split_for_queue(first) + split_for_queue(second)
+
+
+_ALONE = frozenset({"task", "task_update", "activity"})
+
+
+def concurrent_runs(
+    messages: Sequence[WriteMessage], conflict_keys: Sequence[frozenset[str]], max_run: int
+) -> list[list[int]]:
+    """Positions of a session's batch (in session order) cut into runs whose messages may be processed at
+    the same time; the runs themselves go one after another.
+
+    A run is consecutive messages of the same operation and kind whose `conflict_keys` (the records they
+    write, the identities they may match) are pairwise disjoint, at most `max_run` of them: such messages
+    commute, so running them together keeps every order that matters — companies before the contacts and
+    associations sent after them, one record's writes in the order Genesy sent them, a re-check that sees
+    the record an earlier message created. Tasks and activities run alone.
+    """
+    runs: list[list[int]] = []
+    current: list[int] = []
+    taken: set[str] = set()
+    for position, message in enumerate(messages):
+        keys = conflict_keys[position]
+        head = messages[current[0]] if current else None
+        joins = (
+            head is not None
+            and message.operation not in _ALONE
+            and len(current) < max_run
+            and (head.operation, head.kind) == (message.operation, message.kind)
+            and taken.isdisjoint(keys)
+        )
+        if joins:
+            current.append(position)
+            taken.update(keys)
+            continue
+        if current:
+            runs.append(current)
+        current, taken = [position], set(keys)
+        if message.operation in _ALONE:
+            runs.append(current)
+            current, taken = [], set()
+    if current:
+        runs.append(current)
+    return runs

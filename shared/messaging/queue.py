@@ -205,6 +205,13 @@ class InProcessQueue:
             items = sessions.get(session_id) if sessions is not None else None
             return items[0] if items else None
 
+    def peek_batch(self, queue: str, session_id: str, max_count: int) -> list[ReceivedMessage]:
+        """The session's first `max_count` messages in order (a batch receive of a session receiver)."""
+        with self._lock:
+            sessions = self._queues.get(queue)
+            items = sessions.get(session_id) if sessions is not None else None
+            return list(items)[: max(1, max_count)] if items else []
+
     def complete(self, message: ReceivedMessage) -> None:
         with self._lock:
             items = self._queues[message.queue][message.session_id]
@@ -217,8 +224,11 @@ class InProcessQueue:
             message.delivery_count += 1
             if message.delivery_count > self.max_delivery_count:
                 items = self._queues[message.queue][message.session_id]
-                if items and items[0] is message:
-                    items.popleft()
+                # A batch settles as a whole: the message may stand behind others of its batch.
+                for position, item in enumerate(items):
+                    if item is message:
+                        del items[position]
+                        break
                 self.dead_letters.setdefault(message.queue, []).append(
                     DeadLetter(message, "MaxDeliveryCountExceeded", reason[:4096])
                 )

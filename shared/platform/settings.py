@@ -74,6 +74,8 @@ class Settings(BaseModel):
     dataverse_timeout_seconds: PositiveFloat = Field(30.0, validation_alias="DATAVERSE_TIMEOUT_SECONDS")
     match_timeout_seconds: PositiveFloat = Field(5.0, validation_alias="MATCH_TIMEOUT_SECONDS")
     write_budget_seconds: PositiveFloat = Field(240.0, validation_alias="WRITE_BUDGET_SECONDS")
+    # Messages of one session's batch the worker processes at the same time when they commute.
+    write_parallel_messages: PositiveInt = Field(8, validation_alias="WRITE_PARALLEL_MESSAGES")
     # Reconciliation: the share of Dataverse's service-protection request budget (6,000 requests per user per
     # 300 s) one run may spend, the verification sample, retries of transient failures, the run's lease.
     reconcile_budget_share: float = Field(0.05, gt=0, le=1, validation_alias="RECONCILE_BUDGET_SHARE")

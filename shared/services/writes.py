@@ -10,21 +10,25 @@ never duplicates them.
 
 from __future__ import annotations
 
+import contextvars
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from shared.dataverse.budget import Budget
 from shared.dataverse.errors import DataverseError, RecordNotFound
-from shared.dataverse.throttling import fair_share
+from shared.dataverse.throttling import fair_share, sharing_writers
 from shared.domain.entities import issued_kind
 from shared.domain.mapping_engine import UserDirectory, build_record, is_engaged, resolve_owner
-from shared.domain.matching import Match, plan_id_queries
+from shared.domain.matching import Match, plan_id_queries, record_keys
 from shared.domain.metadata import EntityMetadata
 from shared.domain.record_types import RecordType
-from shared.domain.write_messages import WriteItem, WriteMessage
+from shared.domain.write_messages import WriteItem, WriteMessage, concurrent_runs
 from shared.platform.correlation import correlation_scope
 from shared.platform.logs import logger
 from shared.platform.usage import RequestUsage, usage_scope
@@ -47,7 +51,16 @@ from shared.services.write_plan import (
 )
 from shared.storage.ledger import LedgerEntry
 
-__all__ = ["PlannedBatch", "PlannedRecord", "RetryLater", "WriteReport", "plan_records", "process_write_message"]
+__all__ = [
+    "Delivery",
+    "PlannedBatch",
+    "PlannedRecord",
+    "RetryLater",
+    "WriteReport",
+    "plan_records",
+    "process_write_batch",
+    "process_write_message",
+]
 
 log = logger("worker")
 
@@ -362,9 +375,14 @@ def process_write_message(
 ) -> WriteReport:
     """Process one message; raises `RetryLater` (or a Dataverse error) when it should be redelivered."""
     message = WriteMessage.model_validate(body)
+    return _process_message(services, message, delivery_count, delivery_count >= max_delivery_count)
+
+
+def _process_message(
+    services: Services, message: WriteMessage, delivery_count: int, final_attempt: bool, budget: Budget | None = None
+) -> WriteReport:
     ctx = services.workspace(message.workspace_id)
-    final_attempt = delivery_count >= max_delivery_count
-    budget = Budget(services.settings.write_budget_seconds)
+    budget = budget or Budget(services.settings.write_budget_seconds)
     with correlation_scope(message.correlation_id), usage_scope() as usage, fair_share(message.workspace_id):
         try:
             report = _process(ctx, message, budget, final_attempt, delivery_count)
@@ -378,3 +396,134 @@ def process_write_message(
     if report.retryable:
         raise RetryLater(f"{report.retryable} records hit transient Dataverse failures; redelivering")
     return report
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message of a batch as the trigger hands it over."""
+
+    body: bytes
+    delivery_count: int
+    session_id: str
+    message_id: str
+
+
+def _conflict_keys(ctx: WorkspaceContext, message: WriteMessage) -> frozenset[str]:
+    """What a message may touch: the Dynamics ids it writes (alias-resolved) and, for creates, every
+    identity its records could be matched by in the worker's re-check."""
+    if message.operation == "associate":
+        contacts = [i.crm_id for i in message.items]
+        resolved = ctx.services.aliases.resolve(ctx.workspace.id, "contact", contacts)
+        return frozenset(f"id:{resolved.get(c.lower(), c.lower())}" for c in contacts)
+    if message.operation not in ("create", "update"):
+        return frozenset(f"id:{i.crm_id.lower()}" for i in message.items)
+    keys = {f"id:{target}" for target in _ids(ctx, message)}
+    if message.operation == "create":
+        target = ctx.record(message.kind).match_target()
+        for item in message.items:
+            for rule, values in record_keys(target, {**item.fields, "externalId": item.external_id}):
+                keys.add(f"key:{rule}:" + "\x1f".join(values))
+    return frozenset(keys)
+
+
+def _unreadable(services: Services, delivery: Delivery, error: Exception, final_attempt: bool) -> None:
+    """A message this worker cannot read (a bug, or a newer version's message during a deployment): the
+    batch is redelivered like a single message would be; on the last delivery it goes in the ledger of
+    its session's workspace with the reason instead of taking the batch's other messages to the
+    dead-letter queue with it."""
+    if isinstance(error, ValidationError):  # fields and what is wrong, never the values
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:5]]
+        reason = "; ".join(problems)[:500]
+    else:
+        reason = type(error).__name__
+    if not final_attempt:
+        raise RetryLater(f"message {delivery.message_id} cannot be read ({reason}); redelivering the batch")
+    log.error("write message %s cannot be read, recorded in the ledger: %s", delivery.message_id, reason)
+    services.ledger.record(
+        [
+            LedgerEntry(
+                workspace_id=delivery.session_id,
+                kind="message",
+                operation="create",
+                key=delivery.message_id,
+                status="failed",
+                code="UnreadableMessage",
+                message=(
+                    f"a genesy-writes message could not be read after {delivery.delivery_count} deliveries "
+                    f"({reason}); its records were not written — export them again from Genesy"
+                ),
+                attempts=delivery.delivery_count,
+                message_id=delivery.message_id,
+            )
+        ]
+    )
+
+
+def _run(
+    services: Services, run: Sequence[tuple[WriteMessage, int]], final_attempt: bool, budget: Budget
+) -> tuple[list[WriteReport], list[BaseException]]:
+    """Messages that commute, at the same time; each writes in fewer, larger requests."""
+
+    def one(entry: tuple[WriteMessage, int]) -> WriteReport:
+        message, delivery_count = entry
+        with sharing_writers(len(run)):
+            return _process_message(services, message, delivery_count, final_attempt, budget)
+
+    if len(run) == 1:
+        try:
+            return [one(run[0])], []
+        except Exception as exc:
+            return [], [exc]
+    with ThreadPoolExecutor(max_workers=len(run), thread_name_prefix="writes-message") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, one, entry) for entry in run]
+    reports, failures = [], []
+    for future in futures:
+        error = future.exception()
+        if error is None:
+            reports.append(future.result())
+        else:
+            failures.append(error)
+    return reports, failures
+
+
+def process_write_batch(
+    services: Services, deliveries: Sequence[Delivery], *, max_delivery_count: int = 10, parallel: int = 8
+) -> list[WriteReport]:
+    """A batch of one session's messages (the trigger's `cardinality: many`), in session order.
+
+    Consecutive messages that commute (`concurrent_runs`: same operation and kind, disjoint records and
+    identities) are processed at the same time, up to `parallel`, so one message's reads and ledger
+    rows overlap another's Dataverse writes; the runs go one after another. The Functions binding
+    settles a batch as a whole, so: a run in which a message must be redelivered (transient failures)
+    ends the batch with an exception — every message comes again, those already written are rewritten
+    to the same records (ids are fixed) and the later runs are not started; and when any message of the
+    batch is on its last delivery the whole batch is processed as a last attempt — what still fails
+    goes in the ledger as `failed` with Dataverse's reason (retried by the reconciliation when it is
+    transient) and the batch completes, so no message that was written ends in the dead-letter queue.
+    The batch shares one `WRITE_BUDGET_SECONDS` budget, so it stays within the function's timeout.
+    """
+    budget = Budget(services.settings.write_budget_seconds)
+    final_attempt = any(d.delivery_count >= max_delivery_count for d in deliveries)
+    parsed: list[tuple[WriteMessage, int]] = []
+    for delivery in deliveries:
+        try:
+            parsed.append((WriteMessage.model_validate_json(delivery.body), delivery.delivery_count))
+        except (ValidationError, ValueError) as exc:
+            _unreadable(services, delivery, exc, final_attempt)
+    if not parsed:
+        return []
+    ctx = services.workspace(parsed[0][0].workspace_id)
+    messages = [message for message, _ in parsed]
+    keys = [
+        _conflict_keys(ctx, m) if m.workspace_id == ctx.workspace.id else frozenset({"workspace:" + m.workspace_id})
+        for m in messages
+    ]
+    reports: list[WriteReport] = []
+    for positions in concurrent_runs(messages, keys, max(1, parallel)):
+        done, failures = _run(services, [parsed[p] for p in positions], final_attempt, budget)
+        reports.extend(done)
+        # A transient failure on the last attempt is already in the ledger as `failed`.
+        failures = [f for f in failures if not (final_attempt and isinstance(f, DataverseError))]
+        if failures:
+            raise failures[0]
+    return reports

@@ -11,15 +11,16 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 import httpx
 import pytest
 
-from devstack.local_host import FunctionHost, RouteTemplate
+from devstack.local_host import FunctionHost, RouteTemplate, host_json_batch_size
 from shared.messaging.queue import InProcessQueue, OutgoingMessage
 
 KEY = "local-admin-key-for-tests"
@@ -552,3 +553,70 @@ def test_http_server_round_trip(host: FunctionHost, rec: Recorder) -> None:
         stop()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{base_url}/api/tasks/1", timeout=2)
+
+
+# ---- batches (cardinality: many) ----------------------------------------------------------------------------
+
+
+def _batch_app(calls: list[list[tuple[str, int]]], fail_when: Callable[[list[str]], bool]) -> func.FunctionApp:
+    bp = func.Blueprint()
+
+    @bp.service_bus_queue_trigger(
+        arg_name="msgs",
+        queue_name="batches",
+        connection="ServiceBusConnection",
+        is_sessions_enabled=True,
+        cardinality=func.Cardinality.MANY,
+    )
+    def batch_worker(msgs: list[func.ServiceBusMessage]) -> None:
+        seqs = [str(json.loads(m.get_body())["seq"]) for m in msgs]
+        calls.append([(s, int(m.delivery_count or 0)) for s, m in zip(seqs, msgs, strict=True)])
+        if fail_when(seqs):
+            raise RuntimeError("batch failed")
+
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    app.register_functions(bp)
+    return app
+
+
+def test_a_batch_trigger_gets_a_sessions_messages_in_order_up_to_the_batch_size() -> None:
+    queue = InProcessQueue(max_delivery_count=3)
+    calls: list[list[tuple[str, int]]] = []
+    h = FunctionHost(_batch_app(calls, lambda _: False), queue=queue, app_settings={}, max_message_batch_size=4)
+    assert h.functions["batch_worker"].cardinality == "many"
+    send(queue, "s1", *({"seq": i} for i in range(6)), target="batches")
+    send(queue, "s2", {"seq": "x"}, target="batches")
+    report = h.drain()
+    assert report.processed == 7 and report.failed == 0
+    by_session = sorted(calls, key=lambda c: c[0][0] == "x")
+    assert by_session == [[(str(i), 1) for i in range(4)], [("4", 1), ("5", 1)], [("x", 1)]]
+    # A capped drain delivers no more messages than asked, even to a batch trigger.
+    send(queue, "s1", *({"seq": i} for i in range(10, 16)), target="batches")
+    assert h.drain(max_messages=3).processed == 3 and queue.pending("batches") == 3
+
+
+def test_a_failed_batch_is_settled_as_a_whole() -> None:
+    queue = InProcessQueue(max_delivery_count=2)
+    calls: list[list[tuple[str, int]]] = []
+    h = FunctionHost(
+        _batch_app(calls, lambda seqs: "bad" in seqs), queue=queue, app_settings={}, max_message_batch_size=8
+    )
+    send(queue, "s1", {"seq": "a"}, {"seq": "bad"}, target="batches")
+    report = h.drain()
+    # Every message of the batch is abandoned with it, redelivered, and dead-lettered past the limit.
+    assert calls == [[("a", 1), ("bad", 1)], [("a", 2), ("bad", 2)]]
+    assert (report.processed, report.failed, report.dead_lettered) == (0, 4, 2)
+    assert [letter.message.message_id for letter in queue.dead_letters["batches"]] == ["s1-a", "s1-bad"]
+
+
+def test_the_batch_size_comes_from_host_json(tmp_path: Any) -> None:
+    assert (
+        host_json_batch_size()
+        == json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())["extensions"]["serviceBus"][
+            "maxMessageBatchSize"
+        ]
+    )
+    (tmp_path / "host.json").write_text('{"version": "2.0"}')
+    assert host_json_batch_size(tmp_path / "host.json") == 1000
+    (tmp_path / "host.json").write_text("not json")
+    assert host_json_batch_size(tmp_path / "host.json") == 1000

@@ -169,8 +169,10 @@ def test_workspaces_on_one_environment_share_its_turns(stack: Any) -> None:
 
     def export(workspace_id: str) -> None:
         headers = {"X-API-Key": keys[workspace_id], "Content-Type": "application/json"}
-        people = [{"externalId": f"{workspace_id[:8]}-{i}", "email": f"p{i}@{workspace_id[:8]}.example",
-                   "lastName": f"P{i}"} for i in range(30)]
+        people = [
+            {"externalId": f"{workspace_id[:8]}-{i}", "email": f"p{i}@{workspace_id[:8]}.example", "lastName": f"P{i}"}
+            for i in range(30)
+        ]
         barrier.wait()
         assert stack.call("POST", "contacts", {"contacts": people}, headers=headers).status_code == 200
 
@@ -208,3 +210,44 @@ def test_one_records_writes_keep_their_order_in_one_parallel_call(stack: Any) ->
     assert (len(creates), len(updates)) == (16, 16)
     assert _span(creates)[1] <= _span(updates)[0]
     assert stack.sandbox.counters["max_concurrency_seen"] >= 2
+
+
+def test_a_sessions_batch_runs_commuting_messages_together_and_keeps_the_order_that_matters(stack: Any) -> None:
+    stack.sandbox.config.latency_ms = 20
+    calls = [
+        [
+            {
+                "externalId": f"bt{c}-{i}",
+                "email": f"bt{c}-{i}@batch.example",
+                "firstName": "Bea",
+                "lastName": f"Bt{c}x{i}",
+            }
+            for i in range(10)
+        ]
+        for c in range(6)
+    ]
+    ids = [[r["crmId"] for r in stack.call("POST", "contacts", {"contacts": c}).json["results"]] for c in calls]
+    # The first call's people again under other Genesy ids (another list's copies), and then an update of
+    # the second call's contacts: both must come after what they depend on, though all share one batch.
+    copies = [{**c, "externalId": f"copy-{c['externalId']}", "title": "From the copy"} for c in calls[0]]
+    copy_ids = [r["crmId"] for r in stack.call("POST", "contacts", {"contacts": copies}).json["results"]]
+    updates = [{"crmId": i, "title": "Updated later"} for i in ids[1]]
+    assert stack.call("PUT", "contacts", {"contacts": updates}).status_code == 200
+    assert stack.queue.pending(stack.settings.writes_queue) == 8
+
+    report = stack.drain()
+    assert (report.processed, report.failed, report.dead_lettered) == (8, 0, 0)
+
+    rows = [r for r in stack.rows("contact") if (r.get("emailaddress1") or "").endswith("@batch.example")]
+    emails = [r["emailaddress1"] for r in rows]
+    assert len(emails) == 60 and len(set(emails)) == 60  # the copies found the records made just before them
+    by_id = {r["contactid"]: r for r in rows}
+    assert all(by_id[i]["jobtitle"] == "From the copy" for i in ids[0])
+    assert all(by_id[i]["jobtitle"] == "Updated later" for i in ids[1])
+    resolved = stack.services.aliases.resolve(stack.workspace_id, "contact", copy_ids)
+    assert [resolved.get(c.lower(), c.lower()) for c in copy_ids] == [i.lower() for i in ids[0]]
+    # The six calls that commute ran together: each wrote its ten records in one bulk request instead of
+    # cutting them into the environment's four parallel chunks; the copies and the update went after them.
+    writes = [r.route for r in stack.sandbox.request_log if r.route.startswith("POST contacts/")]
+    assert writes.count("POST contacts/UpsertMultiple") == 6, writes
+    assert writes[6:] == ["POST contacts/UpdateMultiple"] * 2, writes  # the copies (now updates), the update
