@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-__all__ = ["MAX_MESSAGE_BYTES", "WriteItem", "WriteMessage", "concurrent_runs", "split_for_queue"]
+__all__ = ["MAX_MESSAGE_BYTES", "WriteItem", "WriteMessage", "commute", "must_wait_for", "split_for_queue"]
 
 MAX_MESSAGE_BYTES = 192 * 1024
 
@@ -77,41 +77,26 @@ def split_for_queue(message: WriteMessage) -> list[WriteMessage]:
 _ALONE = frozenset({"task", "task_update", "activity"})
 
 
-def concurrent_runs(
-    messages: Sequence[WriteMessage], conflict_keys: Sequence[frozenset[str]], max_run: int
-) -> list[list[int]]:
-    """Positions of a session's batch (in session order) cut into runs whose messages may be processed at
-    the same time; the runs themselves go one after another.
+def commute(a: WriteMessage, b: WriteMessage, a_keys: frozenset[str], b_keys: frozenset[str]) -> bool:
+    """Whether two messages may be processed in either order, or at the same time: the same operation
+    and kind (not tasks or activities) and no key in common (the records they write, the identities
+    they may match)."""
+    return (
+        a.operation == b.operation
+        and a.kind == b.kind
+        and a.operation not in _ALONE
+        and a_keys.isdisjoint(b_keys)
+    )
 
-    A run is consecutive messages of the same operation and kind whose `conflict_keys` (the records they
-    write, the identities they may match) are pairwise disjoint, at most `max_run` of them: such messages
-    commute, so running them together keeps every order that matters — companies before the contacts and
-    associations sent after them, one record's writes in the order Genesy sent them, a re-check that sees
-    the record an earlier message created. Tasks and activities run alone.
-    """
-    runs: list[list[int]] = []
-    current: list[int] = []
-    taken: set[str] = set()
-    for position, message in enumerate(messages):
-        keys = conflict_keys[position]
-        head = messages[current[0]] if current else None
-        joins = (
-            head is not None
-            and message.operation not in _ALONE
-            and len(current) < max_run
-            and (head.operation, head.kind) == (message.operation, message.kind)
-            and taken.isdisjoint(keys)
+
+def must_wait_for(messages: Sequence[WriteMessage], conflict_keys: Sequence[frozenset[str]]) -> list[frozenset[int]]:
+    """For each message of a session's batch (in session order), the earlier messages that must be done
+    before it starts: every one it does not commute with. So companies come before the contacts and
+    associations sent after them, one record's writes keep Genesy's order, a re-check sees the record an
+    earlier message created, tasks and activities run alone — and everything else may overlap."""
+    return [
+        frozenset(
+            i for i in range(j) if not commute(messages[i], messages[j], conflict_keys[i], conflict_keys[j])
         )
-        if joins:
-            current.append(position)
-            taken.update(keys)
-            continue
-        if current:
-            runs.append(current)
-        current, taken = [position], set(keys)
-        if message.operation in _ALONE:
-            runs.append(current)
-            current, taken = [], set()
-    if current:
-        runs.append(current)
-    return runs
+        for j in range(len(messages))
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from shared.domain.mapping_engine import UserDirectory, build_record, is_engaged
 from shared.domain.matching import Match, plan_id_queries, record_keys
 from shared.domain.metadata import EntityMetadata
 from shared.domain.record_types import RecordType
-from shared.domain.write_messages import WriteItem, WriteMessage, concurrent_runs
+from shared.domain.write_messages import WriteItem, WriteMessage, must_wait_for
 from shared.platform.correlation import correlation_scope
 from shared.platform.logs import logger
 from shared.platform.usage import RequestUsage, usage_scope
@@ -459,31 +460,60 @@ def _unreadable(services: Services, delivery: Delivery, error: Exception, final_
     )
 
 
-def _run(
-    services: Services, run: Sequence[tuple[WriteMessage, int]], final_attempt: bool, budget: Budget
-) -> tuple[list[WriteReport], list[BaseException]]:
-    """Messages that commute, at the same time; each writes in fewer, larger requests."""
+def _schedule(
+    services: Services,
+    parsed: Sequence[tuple[WriteMessage, int]],
+    waits: Sequence[frozenset[int]],
+    parallel: int,
+    final_attempt: bool,
+    budget: Budget,
+) -> tuple[list[WriteReport], BaseException | None]:
+    """Start each message once every message it must wait for is done, at most `parallel` at a time, in
+    session order. After a failure nothing more starts; the messages in flight finish; the first
+    failure is returned. Messages started together share the environment's concurrency: each writes in
+    fewer, larger requests."""
+    cond = threading.Condition()
+    done: set[int] = set()
+    started: set[int] = set()
+    reports: dict[int, WriteReport] = {}
+    failures: list[BaseException] = []
+    in_flight = 0
 
-    def one(entry: tuple[WriteMessage, int]) -> WriteReport:
-        message, delivery_count = entry
-        with sharing_writers(len(run)):
-            return _process_message(services, message, delivery_count, final_attempt, budget)
-
-    if len(run) == 1:
+    def work(position: int, sharing: int) -> None:
+        nonlocal in_flight
+        message, delivery_count = parsed[position]
+        error: BaseException | None = None
         try:
-            return [one(run[0])], []
-        except Exception as exc:
-            return [], [exc]
-    with ThreadPoolExecutor(max_workers=len(run), thread_name_prefix="writes-message") as pool:
-        futures = [pool.submit(contextvars.copy_context().run, one, entry) for entry in run]
-    reports, failures = [], []
-    for future in futures:
-        error = future.exception()
-        if error is None:
-            reports.append(future.result())
-        else:
-            failures.append(error)
-    return reports, failures
+            with sharing_writers(sharing):
+                report = _process_message(services, message, delivery_count, final_attempt, budget)
+        except DataverseError as exc:
+            # On the last attempt a Dataverse failure is in the ledger as `failed` already: done.
+            error = None if final_attempt else exc
+            report = WriteReport(message.operation, message.kind, {"failed": len(message.items)})
+        except BaseException as exc:
+            error = exc
+        with cond:
+            in_flight -= 1
+            if error is None:
+                done.add(position)
+                reports[position] = report
+            else:
+                failures.append(error)
+            cond.notify_all()
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="writes-message") as pool, cond:
+        while True:
+            if not failures:
+                ready = [p for p in range(len(parsed)) if p not in started and waits[p] <= done]
+                chosen = ready[: max(0, parallel - in_flight)]
+                in_flight += len(chosen)
+                for position in chosen:
+                    started.add(position)
+                    pool.submit(contextvars.copy_context().run, work, position, in_flight)
+            if in_flight == 0 and (failures or len(done) == len(parsed)):
+                break
+            cond.wait()
+    return [reports[p] for p in sorted(reports)], (failures[0] if failures else None)
 
 
 def process_write_batch(
@@ -491,15 +521,17 @@ def process_write_batch(
 ) -> list[WriteReport]:
     """A batch of one session's messages (the trigger's `cardinality: many`), in session order.
 
-    Consecutive messages that commute (`concurrent_runs`: same operation and kind, disjoint records and
-    identities) are processed at the same time, up to `parallel`, so one message's reads and ledger
-    rows overlap another's Dataverse writes; the runs go one after another. The Functions binding
-    settles a batch as a whole, so: a run in which a message must be redelivered (transient failures)
-    ends the batch with an exception — every message comes again, those already written are rewritten
-    to the same records (ids are fixed) and the later runs are not started; and when any message of the
-    batch is on its last delivery the whole batch is processed as a last attempt — what still fails
-    goes in the ledger as `failed` with Dataverse's reason (retried by the reconciliation when it is
-    transient) and the batch completes, so no message that was written ends in the dead-letter queue.
+    Messages that commute (`shared.domain.write_messages.commute`: same operation and kind, no record or
+    identity in common) are processed at the same time, up to `parallel`: each message starts once every
+    earlier message it does not commute with is done (`must_wait_for`), so one message's reads and ledger
+    rows overlap others' Dataverse writes while companies still come before contacts, contacts before
+    their associations, one record's writes in Genesy's order. The Functions binding settles a batch as
+    a whole, so: a message that must be redelivered (transient failures) ends the batch with an
+    exception once the messages in flight finish — nothing more starts, every message comes again, and
+    those already written rewrite the same records (ids are fixed); and when any message of the batch is
+    on its last delivery the whole batch is processed as a last attempt — what still fails goes in the
+    ledger as `failed` with Dataverse's reason (retried by the reconciliation when it is transient) and
+    the batch completes, so no message that was written ends in the dead-letter queue.
     The batch shares one `WRITE_BUDGET_SECONDS` budget, so it stays within the function's timeout.
     """
     budget = Budget(services.settings.write_budget_seconds)
@@ -512,18 +544,16 @@ def process_write_batch(
             _unreadable(services, delivery, exc, final_attempt)
     if not parsed:
         return []
+    parallel = max(1, parallel)
     ctx = services.workspace(parsed[0][0].workspace_id)
     messages = [message for message, _ in parsed]
     keys = [
         _conflict_keys(ctx, m) if m.workspace_id == ctx.workspace.id else frozenset({"workspace:" + m.workspace_id})
         for m in messages
     ]
-    reports: list[WriteReport] = []
-    for positions in concurrent_runs(messages, keys, max(1, parallel)):
-        done, failures = _run(services, [parsed[p] for p in positions], final_attempt, budget)
-        reports.extend(done)
-        # A transient failure on the last attempt is already in the ledger as `failed`.
-        failures = [f for f in failures if not (final_attempt and isinstance(f, DataverseError))]
-        if failures:
-            raise failures[0]
+    reports, failure = _schedule(services, parsed, must_wait_for(messages, keys), parallel, final_attempt, budget)
+    log.info("write batch: %d messages in %.2f s%s", len(messages), budget.seconds - budget.remaining(),
+             "" if failure is None else f", redelivered: {type(failure).__name__}")  # fmt: skip
+    if failure is not None:
+        raise failure
     return reports
