@@ -11,7 +11,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.storage.tables import TableStorage, escape_key
+from shared.storage.tables import IDEMPOTENT, TableStorage, escape_key
 
 __all__ = ["ActivityIndex"]
 
@@ -48,7 +48,8 @@ class ActivityIndex:
             [
                 ("upsert", {**entity, "RowKey": row}, {"mode": UpdateMode.REPLACE}),
                 ("upsert", {**entity, "RowKey": by_id}, {"mode": UpdateMode.REPLACE}),
-            ]
+            ],
+            **IDEMPOTENT,
         )
 
     def by_id(self, workspace_id: str, activity_id: str) -> dict[str, Any] | None:

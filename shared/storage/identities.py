@@ -24,7 +24,7 @@ from azure.core.exceptions import AzureError
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.platform.logs import logger
-from shared.storage.tables import TableStorage, as_utc, escape_key
+from shared.storage.tables import IDEMPOTENT, TableStorage, as_utc, escape_key
 
 __all__ = ["REFRESH_SECONDS", "IdentityStore", "SeenIdentity", "clean_identity"]
 
@@ -138,7 +138,7 @@ class IdentityStore:
         try:
             for start in range(0, len(entities), _TRANSACTION_SIZE):
                 chunk = entities[start : start + _TRANSACTION_SIZE]
-                self._table.submit_transaction([("upsert", e, {"mode": UpdateMode.MERGE}) for e in chunk])
+                self._table.submit_transaction([("upsert", e, {"mode": UpdateMode.MERGE}) for e in chunk], **IDEMPOTENT)
         except AzureError as exc:
             log.warning("could not record %d identities seen: %s", len(entities), type(exc).__name__)
             with self._lock:

@@ -35,7 +35,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.domain.odata import odata_literal
-from shared.storage.tables import TableStorage, escape_key
+from shared.storage.tables import IDEMPOTENT, TableStorage, escape_key
 
 __all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerPage", "LedgerStatus", "Operation"]
 
@@ -211,7 +211,7 @@ def _upsert_all(table: TableClient, entities: Sequence[dict[str, Any]]) -> None:
     for rows in by_partition.values():
         for start in range(0, len(rows), _TX_LIMIT):
             chunk = rows[start : start + _TX_LIMIT]
-            table.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
+            table.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk], **IDEMPOTENT)
 
 
 @dataclass(frozen=True)
