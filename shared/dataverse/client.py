@@ -670,7 +670,9 @@ class DataverseClient:
         Items are `(id, body, mode)`; `id=None` creates with a server-assigned id. Order: the writes of
         one record (items sharing an id) go out in the order given and never in two concurrent requests
         (`write_waves`); within a wave the writes are split into about as many chunks as the
-        environment's concurrency allows (`chunk_size` fixes it) and the chunks run in parallel.
+        environment's concurrency allows, divided among the units of work writing at the same time
+        (`sharing_writers`: the worker's concurrent messages) — `chunk_size` fixes it — and the chunks run
+        in parallel.
 
         Each chunk is one request. On a bulk table (contact, account, lead, unless `bulk=False` or the
         client's `use_bulk` is off), `upsert` writes with an id go as `UpsertMultiple` and `update_only`

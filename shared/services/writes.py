@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from pydantic import ValidationError
@@ -460,60 +461,69 @@ def _unreadable(services: Services, delivery: Delivery, error: Exception, final_
     )
 
 
-def _schedule(
-    services: Services,
-    parsed: Sequence[tuple[WriteMessage, int]],
-    waits: Sequence[frozenset[int]],
-    parallel: int,
-    final_attempt: bool,
-    budget: Budget,
-) -> tuple[list[WriteReport], BaseException | None]:
+class _Schedule:
     """Start each message once every message it must wait for is done, at most `parallel` at a time, in
-    session order. After a failure nothing more starts; the messages in flight finish; the first
-    failure is returned. Messages started together share the environment's concurrency: each writes in
-    fewer, larger requests."""
-    cond = threading.Condition()
-    done: set[int] = set()
-    started: set[int] = set()
-    reports: dict[int, WriteReport] = {}
-    failures: list[BaseException] = []
-    in_flight = 0
+    session order. After a failure nothing more starts; the messages in flight finish; `run` returns the
+    reports and the first failure. Messages started together share the environment's concurrency: each
+    writes in fewer, larger requests."""
 
-    def work(position: int, sharing: int) -> None:
-        nonlocal in_flight
-        message, delivery_count = parsed[position]
-        error: BaseException | None = None
+    def __init__(
+        self,
+        services: Services,
+        parsed: Sequence[tuple[WriteMessage, int]],
+        waits: Sequence[frozenset[int]],
+        final_attempt: bool,
+        budget: Budget,
+    ) -> None:
+        self.services, self.parsed, self.waits = services, parsed, waits
+        self.final_attempt, self.budget = final_attempt, budget
+        self.cond = threading.Condition()
+        self.done: set[int] = set()
+        self.started: set[int] = set()
+        self.reports: dict[int, WriteReport] = {}
+        self.failures: list[BaseException] = []
+        self.in_flight = 0
+
+    def _process(self, position: int, sharing: int) -> tuple[WriteReport | None, BaseException | None]:
+        message, delivery_count = self.parsed[position]
         try:
             with sharing_writers(sharing):
-                report = _process_message(services, message, delivery_count, final_attempt, budget)
+                return _process_message(self.services, message, delivery_count, self.final_attempt, self.budget), None
         except DataverseError as exc:
+            if not self.final_attempt:
+                return None, exc
             # On the last attempt a Dataverse failure is in the ledger as `failed` already: done.
-            error = None if final_attempt else exc
-            report = WriteReport(message.operation, message.kind, {"failed": len(message.items)})
+            return WriteReport(message.operation, message.kind, {"failed": len(message.items)}), None
         except BaseException as exc:
-            error = exc
-        with cond:
-            in_flight -= 1
-            if error is None:
-                done.add(position)
-                reports[position] = report
-            else:
-                failures.append(error)
-            cond.notify_all()
+            return None, exc
 
-    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="writes-message") as pool, cond:
-        while True:
-            if not failures:
-                ready = [p for p in range(len(parsed)) if p not in started and waits[p] <= done]
-                chosen = ready[: max(0, parallel - in_flight)]
-                in_flight += len(chosen)
+    def _work(self, position: int, sharing: int) -> None:
+        report, error = self._process(position, sharing)
+        with self.cond:
+            self.in_flight -= 1
+            if report is not None:
+                self.done.add(position)
+                self.reports[position] = report
+            if error is not None:
+                self.failures.append(error)
+            self.cond.notify_all()
+
+    def _ready(self, room: int) -> list[int]:
+        ready = (p for p in range(len(self.parsed)) if p not in self.started and self.waits[p] <= self.done)
+        return list(islice(ready, max(0, room)))
+
+    def run(self, parallel: int) -> tuple[list[WriteReport], BaseException | None]:
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="writes-message") as pool, self.cond:
+            while True:
+                chosen = [] if self.failures else self._ready(parallel - self.in_flight)
+                self.in_flight += len(chosen)
                 for position in chosen:
-                    started.add(position)
-                    pool.submit(contextvars.copy_context().run, work, position, in_flight)
-            if in_flight == 0 and (failures or len(done) == len(parsed)):
-                break
-            cond.wait()
-    return [reports[p] for p in sorted(reports)], (failures[0] if failures else None)
+                    self.started.add(position)
+                    pool.submit(contextvars.copy_context().run, self._work, position, self.in_flight)
+                if self.in_flight == 0 and (self.failures or len(self.done) == len(self.parsed)):
+                    break
+                self.cond.wait()
+        return [self.reports[p] for p in sorted(self.reports)], (self.failures[0] if self.failures else None)
 
 
 def process_write_batch(
@@ -551,7 +561,8 @@ def process_write_batch(
         _conflict_keys(ctx, m) if m.workspace_id == ctx.workspace.id else frozenset({"workspace:" + m.workspace_id})
         for m in messages
     ]
-    reports, failure = _schedule(services, parsed, must_wait_for(messages, keys), parallel, final_attempt, budget)
+    schedule = _Schedule(services, parsed, must_wait_for(messages, keys), final_attempt, budget)
+    reports, failure = schedule.run(parallel)
     log.info("write batch: %d messages in %.2f s%s", len(messages), budget.seconds - budget.remaining(),
              "" if failure is None else f", redelivered: {type(failure).__name__}")  # fmt: skip
     if failure is not None:

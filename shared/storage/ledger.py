@@ -4,13 +4,23 @@ Ledger: one row per record and operation (create/update/associate) per workspace
 outcome — status, Dynamics id and aliases, Dataverse's code and message, attempts, times — so every
 accepted record is either in Dynamics or here with a reason.
 
-The log: every write of a ledger row also writes an index row in the workspace's log partition
-(`<workspace>~log`), keyed by reverse time (`~` + .NET max ticks - ticks of `at`, then the record's row
-key), so the newest rows come first in Table Storage's own order: a page of the log is one range query
-(status, kind and the time window filtered by the service) and `limit` means the newest rows. A record
+Partitions: a workspace's record rows are spread over `SHARDS` partitions (`<workspace>~r<n>`, n from a
+hash of the row key), and so are its log index rows (`<workspace>~l<n>`, the record's own n) — Microsoft's
+remedy for the append-only "hot partition" (Azure Table design guide, prepend/append anti-pattern): an
+export writes ≈ 2 rows per record at up to hundreds of records per second, and one partition per
+workspace would take every one of them (Azurite, moreover, scans a partition on every write, so one
+growing partition made a 10,000-contact export slow down as it went). A record is still one point read
+(its partition follows from its key); the workspace's records are one range query over its `~r`
+partitions.
+
+The log: every write of a ledger row also writes an index row, keyed by reverse time (`~` + .NET max
+ticks - ticks of `at`, then the record's row key), so within a partition the newest rows come first in
+Table Storage's own order: a page of the log is one range query per log partition (status, kind and the
+time window filtered by the service), merged newest first, and `limit` means the newest rows. A record
 written again gets a new index row; the row it replaces is recognised as stale on read (the record's row
 names its current index row in `log_row`), skipped, and deleted. The continuation token is the last
-index row key returned, so paging is stable while new outcomes arrive (they sort before it).
+index row key returned — one order across all partitions — so paging is stable while new outcomes arrive
+(they sort before it).
 
 Aliases: when the worker finds that a record it was told to create already exists, the id we handed
 Genesy becomes an alias of the existing record; later calls with that id reach the right record.
@@ -24,6 +34,7 @@ import contextlib
 import heapq
 import json
 import threading
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +58,8 @@ _TX_LIMIT = 100
 # The log index: .NET's DateTime.MaxValue.Ticks, ticks (100 ns) counted from 0001-01-01 UTC.
 _MAX_TICKS = 3_155_378_975_999_999_999
 _TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
-_LOG_PARTITION_SUFFIX = "~log"
+# Partitions per workspace for record rows and for log rows (a single hex digit each: at most 16).
+SHARDS = 8
 _READERS = 10  # point reads in flight when checking a page of the log (the Table client pools 10 connections)
 
 
@@ -65,8 +77,25 @@ def _log_row_key(at: datetime, row_key: str) -> str:
     return f"~{_reverse_ticks(at):019d}|{row_key}"
 
 
-def _log_partition(workspace_id: str) -> str:
-    return escape_key(workspace_id) + _LOG_PARTITION_SUFFIX
+def _shard(row_key: str) -> int:
+    return zlib.crc32(row_key.encode()) % SHARDS
+
+
+def _record_partition(workspace_id: str, row_key: str) -> str:
+    return f"{escape_key(workspace_id)}~r{_shard(row_key):x}"
+
+
+def _log_partition(workspace_id: str, row_key: str) -> str:
+    return f"{escape_key(workspace_id)}~l{_shard(row_key):x}"
+
+
+def _record_range(workspace_id: str) -> dict[str, str]:
+    """Query parameters `lo`/`hi` spanning the workspace's record partitions (`_IN_RECORDS`)."""
+    workspace = escape_key(workspace_id)
+    return {"lo": f"{workspace}~r0", "hi": f"{workspace}~r{SHARDS - 1:x}"}
+
+
+_IN_RECORDS = "PartitionKey ge @lo and PartitionKey le @hi"
 
 
 def encode_continuation(log_row: str) -> str:
@@ -117,7 +146,7 @@ class LedgerEntry:
 
     def to_entity(self) -> dict[str, Any]:
         return {
-            "PartitionKey": escape_key(self.workspace_id),
+            "PartitionKey": _record_partition(self.workspace_id, self.row_key),
             "RowKey": self.row_key,
             "kind": self.kind,
             "operation": self.operation,
@@ -143,7 +172,9 @@ class LedgerEntry:
         entity = self.to_entity()
         entity.pop("retry")
         entity.update(
-            PartitionKey=_log_partition(self.workspace_id), RowKey=entity.pop("log_row"), row=entity["RowKey"]
+            PartitionKey=_log_partition(self.workspace_id, self.row_key),
+            RowKey=entity.pop("log_row"),
+            row=entity["RowKey"],
         )
         return entity
 
@@ -200,18 +231,27 @@ def _retry_text(retry: dict[str, Any] | None) -> str:
     return text if len(text) <= _MAX_RETRY_CHARS else ""
 
 
-def _upsert_all(table: TableClient, entities: Sequence[dict[str, Any]]) -> None:
-    """Upsert in entity-group transactions (one partition, ≤100 each); last write per row wins."""
+def _transactions(entities: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Entity-group transactions (one partition, ≤100 each) upserting `entities`; last write per row wins."""
     by_row: dict[tuple[str, str], dict[str, Any]] = {}
     for entity in entities:
         by_row[(entity["PartitionKey"], entity["RowKey"])] = entity
     by_partition: dict[str, list[dict[str, Any]]] = {}
     for (partition, _), entity in by_row.items():
         by_partition.setdefault(partition, []).append(entity)
-    for rows in by_partition.values():
-        for start in range(0, len(rows), _TX_LIMIT):
-            chunk = rows[start : start + _TX_LIMIT]
-            table.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk], **IDEMPOTENT)
+    return [
+        rows[start : start + _TX_LIMIT] for rows in by_partition.values() for start in range(0, len(rows), _TX_LIMIT)
+    ]
+
+
+def _upsert(table: TableClient, chunk: Sequence[dict[str, Any]]) -> None:
+    table.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk], **IDEMPOTENT)
+
+
+def _upsert_all(table: TableClient, entities: Iterable[dict[str, Any]]) -> None:
+    """Upsert in entity-group transactions, one after another."""
+    for chunk in _transactions(entities):
+        _upsert(table, chunk)
 
 
 @dataclass(frozen=True)
@@ -242,30 +282,31 @@ _SUMMARY_COLUMNS = [
 class Ledger:
     def __init__(self, tables: TableStorage):
         self._table = tables.table("ledger")
-        self._writers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ledger-write")
+        # Transactions in flight for all of this process's writers (one per partition a call touches).
+        self._writers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ledger-write")
 
     def record(self, entries: Iterable[LedgerEntry]) -> None:
         """Write each record's latest outcome: its row, and its row in the log index.
 
-        The two go to different partitions (two transactions), written at the same time: the call returns
-        once both are stored and raises if either failed — the worker's message is then redelivered and
-        writes both again (upserts), so a record row naming an index row that is missing, or the reverse,
-        lasts only until then. Meanwhile a page of the log skips an index row whose record row names
+        The two go to different partitions (a transaction per partition touched), written at the same
+        time: the call returns once all are stored and raises if any failed — the worker's message is then
+        redelivered and writes both again (upserts), so a record row naming an index row that is missing, or
+        the reverse, lasts only until then. Meanwhile a page of the log skips an index row whose record row names
         another (stale, or not written), and a record whose own index row is not written yet is missing from
         the log for that moment, never shown twice."""
         chosen = list(entries)
         if not chosen:
             return
-        index = self._writers.submit(_upsert_all, self._table, [e.to_log_entity() for e in chosen])
-        try:
-            _upsert_all(self._table, [e.to_entity() for e in chosen])
-        finally:
-            index.result()
+        rows = [*(e.to_entity() for e in chosen), *(e.to_log_entity() for e in chosen)]
+        pending = [self._writers.submit(_upsert, self._table, chunk) for chunk in _transactions(rows)]
+        errors = [error for future in pending if (error := future.exception()) is not None]
+        if errors:
+            raise errors[0]
 
     def get(self, workspace_id: str, kind: str, operation: Operation, key: str) -> LedgerEntry | None:
         row_key = escape_key(f"{kind}|{operation}|{key}")
         try:
-            entity = self._table.get_entity(escape_key(workspace_id), row_key)
+            entity = self._table.get_entity(_record_partition(workspace_id, row_key), row_key)
         except ResourceNotFoundError:
             return None
         return LedgerEntry.from_entity(workspace_id, entity)
@@ -282,7 +323,7 @@ class Ledger:
     ) -> list[LedgerEntry]:
         """The newest `limit` matching records, retry payloads included (for retries and reconciliation,
         which need whole rows; the admin log pages through `log`). Reads every matching record row."""
-        query, parameters = _filter("PartitionKey eq @pk", escape_key(workspace_id), status=status, kind=kind)
+        query, parameters = _filter(_IN_RECORDS, _record_range(workspace_id), status=status, kind=kind)
         query = _bounded(query, parameters, {"at ge @since": since, "at le @until": until})
         rows = self._table.query_entities(query, parameters=parameters, results_per_page=1000)
         found = (LedgerEntry.from_entity(workspace_id, entity) for entity in rows)
@@ -290,8 +331,8 @@ class Ledger:
 
     def by_crm_id(self, workspace_id: str, crm_id: str) -> list[LedgerEntry]:
         """Every record row of the workspace whose Dynamics id is `crm_id`."""
-        query = "PartitionKey eq @pk and crm_id eq @crm"
-        parameters = {"pk": escape_key(workspace_id), "crm": crm_id.lower()}
+        query = f"{_IN_RECORDS} and crm_id eq @crm"
+        parameters = {**_record_range(workspace_id), "crm": crm_id.lower()}
         rows = self._table.query_entities(query, parameters=parameters)
         return [LedgerEntry.from_entity(workspace_id, entity) for entity in rows]
 
@@ -311,14 +352,19 @@ class Ledger:
         `continuation` is a page's `next`; ValueError when it is not one. One range query on the log
         index, and one point read per row returned to check it is the record's current outcome.
         """
-        query, parameters = _filter("PartitionKey eq @pk", _log_partition(workspace_id), status=status, kind=kind)
         bounds = {
             "RowKey gt @after": decode_continuation(continuation) if continuation else None,
             "RowKey ge @newest": f"~{_reverse_ticks(until):019d}" if until is not None else None,
             "RowKey lt @oldest": f"~{_reverse_ticks(since) + 1:019d}" if since is not None else None,
         }
-        query = _bounded(query, parameters, bounds)
-        rows = iter(self._table.query_entities(query, parameters=parameters, results_per_page=min(limit + 20, 1000)))
+        streams = []
+        for shard in range(SHARDS):
+            partition = f"{escape_key(workspace_id)}~l{shard:x}"
+            query, parameters = _filter("PartitionKey eq @pk", {"pk": partition}, status=status, kind=kind)
+            query = _bounded(query, parameters, bounds)
+            page = min(limit + 20, 1000)
+            streams.append(self._table.query_entities(query, parameters=parameters, results_per_page=page))
+        rows = heapq.merge(*streams, key=lambda row: str(row["RowKey"]))
         found: list[LedgerEntry] = []
         last = ""
         with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="ledger-log") as pool:
@@ -334,11 +380,11 @@ class Ledger:
     def _current(self, workspace_id: str, chunk: Sequence[Any], pool: ThreadPoolExecutor) -> Iterator[Any]:
         """The index rows of `chunk` that are their record's current outcome, in order; the ones a newer
         outcome replaced are deleted (best effort)."""
-        partition = escape_key(workspace_id)
 
         def current_row(index_row: Any) -> str | None:
+            row_key = str(index_row.get("row", ""))
             try:
-                entity = self._table.get_entity(partition, str(index_row.get("row", "")), select=["log_row"])
+                entity = self._table.get_entity(_record_partition(workspace_id, row_key), row_key, select=["log_row"])
             except ResourceNotFoundError:
                 return None
             return str(entity.get("log_row") or "")
@@ -349,17 +395,32 @@ class Ledger:
                 yield index_row
             elif current and current < index_row["RowKey"]:  # replaced by a newer outcome
                 stale.append(index_row)
-        if stale:
+        by_partition: dict[str, list[Any]] = {}
+        for row in stale:
+            by_partition.setdefault(str(row["PartitionKey"]), []).append(row)
+        for rows in by_partition.values():
             with contextlib.suppress(AzureError):  # another reader may have deleted them first
-                self._table.submit_transaction([("delete", row) for row in stale])
+                self._table.submit_transaction([("delete", row) for row in rows])
 
     def reindex(self, workspace_id: str) -> int:
-        """Give rows written before the log index existed their index row; how many needed one."""
-        query = "PartitionKey eq @pk"
-        rows = self._table.query_entities(query, parameters={"pk": escape_key(workspace_id)})
+        """Bring rows of an earlier layout into this one; how many moved. Rows written before the log index
+        existed get their index row; rows of the single-partition layout (`<workspace>`, `<workspace>~log`)
+        move to the sharded partitions and leave the old ones."""
+        rows = self._table.query_entities(_IN_RECORDS, parameters=_record_range(workspace_id))
         missing = [LedgerEntry.from_entity(workspace_id, e) for e in rows if not e.get("log_row")]
-        self.record(missing)
-        return len(missing)
+        old = escape_key(workspace_id)
+        legacy = list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": old}))
+        moved = [LedgerEntry.from_entity(workspace_id, e) for e in legacy]
+        self.record([*missing, *moved])
+        for partition in (old, f"{old}~log"):
+            keys = [row["RowKey"] for row in self._table.query_entities(
+                "PartitionKey eq @pk", parameters={"pk": partition}, select=["RowKey"])]  # fmt: skip
+            for start in range(0, len(keys), _TX_LIMIT):
+                deletes = [
+                    ("delete", {"PartitionKey": partition, "RowKey": k}) for k in keys[start : start + _TX_LIMIT]
+                ]
+                self._table.submit_transaction(deletes)
+        return len(missing) + len(moved)
 
     def summary(self, workspace_id: str) -> dict[str, Any]:
         """Sync health: counts by kind and status, records with warnings by kind, and the latest records
@@ -368,8 +429,7 @@ class Ledger:
         warnings: dict[str, int] = {}
         failures: list[LedgerEntry] = []
         legacy: set[str] = set()
-        query = "PartitionKey eq @pk"
-        rows = self._table.query_entities(query, parameters={"pk": escape_key(workspace_id)}, select=_SUMMARY_COLUMNS)
+        rows = self._table.query_entities(_IN_RECORDS, parameters=_record_range(workspace_id), select=_SUMMARY_COLUMNS)
         for entity in rows:
             entry = LedgerEntry.from_entity(workspace_id, entity)
             bucket = counts.setdefault(entry.kind, {})
@@ -396,8 +456,10 @@ def _bounded(query: str, parameters: dict[str, Any], clauses: Mapping[str, Any])
     return query
 
 
-def _filter(base: str, partition: str, *, status: str | None, kind: str | None) -> tuple[str, dict[str, Any]]:
-    query, parameters = base, {"pk": partition}
+def _filter(
+    base: str, partitions: Mapping[str, str], *, status: str | None, kind: str | None
+) -> tuple[str, dict[str, Any]]:
+    query, parameters = base, dict[str, Any](partitions)
     if status:
         query += " and status eq @status"
         parameters["status"] = status

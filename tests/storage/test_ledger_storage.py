@@ -1,4 +1,7 @@
-"""Table transactions of upserts survive a connection dropped mid-request (Azurite closes idle keep-alive
+"""The ledger in Table Storage: transactions that survive a dropped connection, and the move from the
+single-partition layout to the sharded one.
+
+Table transactions of upserts survive a connection dropped mid-request (Azurite closes idle keep-alive
 connections; networks drop): they are retried like a GET instead of failing the worker's delivery."""
 
 from __future__ import annotations
@@ -43,3 +46,27 @@ def test_a_ledger_transaction_is_retried_when_its_connection_drops(settings: Set
     stored = ledger.get("ws-drop", "contact", "create", "e1")
     assert stored is not None and stored.status == "created"
     storage.close()
+
+
+def test_rows_of_the_single_partition_layout_move_to_the_sharded_partitions(tables: TableStorage) -> None:
+    ledger = Ledger(tables)
+    table = tables.table("ledger")
+    old = [
+        LedgerEntry(workspace_id="ws-old", kind="contact", operation="create", key=f"k{i}", status="created")
+        for i in range(30)
+    ]
+    for entry in old:  # as the single-partition layout stored them: `<workspace>` and `<workspace>~log`
+        table.upsert_entity({**entry.to_entity(), "PartitionKey": "ws-old"})
+        table.upsert_entity({**entry.to_log_entity(), "PartitionKey": "ws-old~log"})
+    assert ledger.get("ws-old", "contact", "create", "k1") is None
+
+    assert ledger.reindex("ws-old") == 30
+    assert ledger.get("ws-old", "contact", "create", "k1") is not None
+    assert ledger.summary("ws-old")["counts"] == {"contact": {"created": 30}}
+    assert len(ledger.log("ws-old", limit=100).entries) == 30
+    left = list(table.query_entities("PartitionKey eq 'ws-old' or PartitionKey eq 'ws-old~log'"))
+    assert left == []
+    partitions = {
+        e["PartitionKey"] for e in table.query_entities("PartitionKey ge 'ws-old~' and PartitionKey lt 'ws-old~~'")
+    }
+    assert len(partitions) > 2  # spread over the record and log shards
