@@ -19,7 +19,8 @@ INFRA = ROOT / "infra"
 MODULES = INFRA / "modules"
 
 # Settings the Functions host (not the app) reads; infra may set them without the code reading them.
-HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_", "FUNCTIONS_", "WEBSITE_")
+# Settings the platform reads rather than the code: the host's, and glibc's MALLOC_* (at process start).
+HOST_SETTING_PREFIXES = ("AzureWebJobsStorage__", "APPLICATIONINSIGHTS_", "FUNCTIONS_", "WEBSITE_", "MALLOC_")
 # Identity-based connection settings the host reads for `connection="<name>"`, besides the namespace.
 IDENTITY_CONNECTION_SUFFIXES = ("fullyQualifiedNamespace", "credential", "clientId")
 # Settings that carry keys: the code accepts them for local use; infra must never set them.
