@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient
 
 from shared.storage.tables import IDEMPOTENT, TableStorage, escape_key
+from shared.storage.transactions import submit_upserts
 
 __all__ = ["ActivityIndex"]
 
@@ -44,13 +45,7 @@ class ActivityIndex:
             "response": json.dumps(dict(response), ensure_ascii=False)[:30_000],
         }
         by_id = self._keys(workspace_id, f"activity-id|{str(response['id']).lower()}")[1]
-        self._table.submit_transaction(
-            [
-                ("upsert", {**entity, "RowKey": row}, {"mode": UpdateMode.REPLACE}),
-                ("upsert", {**entity, "RowKey": by_id}, {"mode": UpdateMode.REPLACE}),
-            ],
-            **IDEMPOTENT,
-        )
+        submit_upserts(self._table, [{**entity, "RowKey": row}, {**entity, "RowKey": by_id}], **IDEMPOTENT)
 
     def by_id(self, workspace_id: str, activity_id: str) -> dict[str, Any] | None:
         return self.get(workspace_id, f"activity-id|{activity_id.strip().lower()}")

@@ -21,10 +21,11 @@ from functools import cached_property
 from typing import Any
 
 from azure.core.exceptions import AzureError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient
 
 from shared.platform.logs import logger
 from shared.storage.tables import IDEMPOTENT, TableStorage, as_utc, escape_key
+from shared.storage.transactions import submit_upserts
 
 __all__ = ["REFRESH_SECONDS", "IdentityStore", "SeenIdentity", "clean_identity"]
 
@@ -138,7 +139,7 @@ class IdentityStore:
         try:
             for start in range(0, len(entities), _TRANSACTION_SIZE):
                 chunk = entities[start : start + _TRANSACTION_SIZE]
-                self._table.submit_transaction([("upsert", e, {"mode": UpdateMode.MERGE}) for e in chunk], **IDEMPOTENT)
+                submit_upserts(self._table, chunk, merge=True, **IDEMPOTENT)
         except AzureError as exc:
             log.warning("could not record %d identities seen: %s", len(entities), type(exc).__name__)
             with self._lock:

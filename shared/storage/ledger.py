@@ -47,6 +47,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared.domain.odata import odata_literal
 from shared.storage.tables import IDEMPOTENT, TableStorage, escape_key
+from shared.storage.transactions import submit_upserts
 
 __all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerPage", "LedgerStatus", "Operation"]
 
@@ -245,7 +246,7 @@ def _transactions(entities: Iterable[dict[str, Any]]) -> list[list[dict[str, Any
 
 
 def _upsert(table: TableClient, chunk: Sequence[dict[str, Any]]) -> None:
-    table.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk], **IDEMPOTENT)
+    submit_upserts(table, chunk, **IDEMPOTENT)
 
 
 def _upsert_all(table: TableClient, entities: Iterable[dict[str, Any]]) -> None:

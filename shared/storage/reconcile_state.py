@@ -75,8 +75,7 @@ class ReconcileState:
         partition = escape_key(workspace_id)
         holder = uuid.uuid4().hex
         expires = now + timedelta(seconds=seconds)
-        entity: dict[str, Any] = {"PartitionKey": partition, "RowKey": _LEASE_ROW, "holder": holder,
-                                  "expires": expires}
+        entity: dict[str, Any] = {"PartitionKey": partition, "RowKey": _LEASE_ROW, "holder": holder, "expires": expires}
         meta: dict[str, Any] | None
         try:
             meta = dict(self._table.create_entity(entity))
@@ -98,16 +97,26 @@ class ReconcileState:
         if expires is not None and expires > now:
             return None
         try:
-            return dict(self._table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
-                                                  match_condition=MatchConditions.IfNotModified))
+            return dict(
+                self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=current.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            )
         except (ResourceModifiedError, HttpResponseError):  # another run took it over first
             return None
 
     def release(self, lease: Lease) -> None:
         """Give the lease back, unless its time ran out and another run holds it now."""
         with contextlib.suppress(ResourceNotFoundError, HttpResponseError):
-            self._table.delete_entity(escape_key(lease.workspace_id), _LEASE_ROW, etag=lease.etag,
-                                      match_condition=MatchConditions.IfNotModified)
+            self._table.delete_entity(
+                escape_key(lease.workspace_id),
+                _LEASE_ROW,
+                etag=lease.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
 
     # -- run reports ---------------------------------------------------------------------------------------
 
@@ -115,13 +124,16 @@ class ReconcileState:
         text = json.dumps(report, ensure_ascii=False, default=str, separators=(",", ":"))
         if len(text) > _REPORT_CHARS:
             text = json.dumps({"started": report.get("started"), "truncated": True, "size": len(text)})
-        self._table.upsert_entity({"PartitionKey": escape_key(workspace_id), "RowKey": _run_row(at),
-                                   "report": text}, mode=UpdateMode.REPLACE)
+        self._table.upsert_entity(
+            {"PartitionKey": escape_key(workspace_id), "RowKey": _run_row(at), "report": text}, mode=UpdateMode.REPLACE
+        )
 
     def reports(self, workspace_id: str, limit: int = 10) -> list[dict[str, Any]]:
         """The newest `limit` run reports, newest first."""
-        query = (f"PartitionKey eq {odata_literal(escape_key(workspace_id))} and RowKey ge '{_RUN_PREFIX}' "
-                 f"and RowKey lt 'run}}'")
+        query = (
+            f"PartitionKey eq {odata_literal(escape_key(workspace_id))} and RowKey ge '{_RUN_PREFIX}' "
+            f"and RowKey lt 'run}}'"
+        )
         out: list[dict[str, Any]] = []
         for entity in self._table.query_entities(query, select=["report"], results_per_page=limit):
             out.append(json.loads(str(entity["report"])))
@@ -136,15 +148,18 @@ class ReconcileState:
             entity = self._table.get_entity(escape_key(workspace_id), escape_key(f"{_MARK_PREFIX}{kind}|{row_key}"))
         except ResourceNotFoundError:
             return RecordMark()
-        return RecordMark(int(entity.get("retries") or 0), as_utc(entity.get("last_retry")),
-                          as_utc(entity.get("requeued_missing")))
+        return RecordMark(
+            int(entity.get("retries") or 0), as_utc(entity.get("last_retry")), as_utc(entity.get("requeued_missing"))
+        )
 
     def set_mark(self, workspace_id: str, kind: str, row_key: str, mark: RecordMark) -> None:
-        entity: dict[str, Any] = {"PartitionKey": escape_key(workspace_id),
-                                  "RowKey": escape_key(f"{_MARK_PREFIX}{kind}|{row_key}"), "retries": mark.retries}
+        entity: dict[str, Any] = {
+            "PartitionKey": escape_key(workspace_id),
+            "RowKey": escape_key(f"{_MARK_PREFIX}{kind}|{row_key}"),
+            "retries": mark.retries,
+        }
         if mark.last_retry is not None:
             entity["last_retry"] = mark.last_retry
         if mark.requeued_missing is not None:
             entity["requeued_missing"] = mark.requeued_missing
         self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
-
