@@ -472,11 +472,18 @@ def _filter(
 
 class AliasStore:
     """alias id → Dynamics id, per workspace and kind. An alias never changes once set, so found aliases
-    are cached for the life of the process; misses are not (another process may add the alias later)."""
+    are cached for the life of the process; misses are not (another process may add the alias later).
+
+    The marks of ids we issued that are now written (one per record the app created) live in a table of
+    their own (`issued`), so the alias lookups every call makes read a table that holds only the rare
+    aliases, alternatives and deletions (Table Storage answers an OR of row keys by scanning the partition,
+    Azurite by scanning the table). Being written never ends either, so written ids are cached too."""
 
     def __init__(self, tables: TableStorage):
         self._table = tables.table("aliases")
+        self._issued = tables.table("issued")
         self._cache: dict[tuple[str, str, str], str] = {}
+        self._written: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     def add(self, workspace_id: str, kind: str, pairs: Mapping[str, str]) -> None:
@@ -515,17 +522,25 @@ class AliasStore:
 
     def mark_written(self, workspace_id: str, kind: str, ids: Iterable[str]) -> None:
         """Remember that records with these ids (ones we issued) now exist in Dynamics."""
-        entities = [
-            {"PartitionKey": escape_key(workspace_id), "RowKey": escape_key(f"{kind}-written|{i.lower()}")}
-            for i in dict.fromkeys(ids)
-        ]
+        fresh = list(dict.fromkeys(i.lower() for i in ids))
+        entities = [{"PartitionKey": escape_key(workspace_id), "RowKey": escape_key(f"{kind}|{i}")} for i in fresh]
         if entities:
-            _upsert_all(self._table, entities)
+            _upsert_all(self._issued, entities)
+        with self._lock:
+            self._written.update((workspace_id, kind, i) for i in fresh)
 
     def written(self, workspace_id: str, kind: str, ids: Iterable[str]) -> set[str]:
         """The ids among `ids` that `mark_written` has seen: an issued id not in it is still pending."""
         wanted = list(dict.fromkeys(i.lower() for i in ids))
-        return {key for key, _ in self._rows(workspace_id, f"{kind}-written", wanted)}
+        with self._lock:
+            unknown = [i for i in wanted if (workspace_id, kind, i) not in self._written]
+        found = {key for key, _ in self._rows(workspace_id, kind, unknown, self._issued)}
+        missing = [i for i in unknown if i not in found]
+        # Marks written before they had a table of their own.
+        found |= {key for key, _ in self._rows(workspace_id, f"{kind}-written", missing)}
+        with self._lock:
+            self._written.update((workspace_id, kind, i) for i in found)
+            return {i for i in wanted if (workspace_id, kind, i) in self._written}
 
     def set_delta(self, workspace_id: str, table: str, link: str) -> None:
         """Remember the change-tracking delta link of a Dynamics table for the workspace."""
@@ -581,11 +596,13 @@ class AliasStore:
         rows = self._rows(workspace_id, f"{kind}-alternatives", wanted)
         return {key: list(json.loads(entity["alternatives"])) for key, entity in rows}
 
-    def _rows(self, workspace_id: str, prefix: str, keys: Sequence[str]) -> Iterable[tuple[str, Any]]:
+    def _rows(
+        self, workspace_id: str, prefix: str, keys: Sequence[str], table: TableClient | None = None
+    ) -> Iterable[tuple[str, Any]]:
         """(key, entity) of the rows `prefix|key` that exist; one query per 40 keys."""
         partition = odata_literal(escape_key(workspace_id))
         for start in range(0, len(keys), 40):
             chunk = keys[start : start + 40]
             rows = " or ".join(f"RowKey eq {odata_literal(escape_key(f'{prefix}|{k}'))}" for k in chunk)
-            for entity in self._table.query_entities(f"PartitionKey eq {partition} and ({rows})"):
+            for entity in (table or self._table).query_entities(f"PartitionKey eq {partition} and ({rows})"):
                 yield str(entity["RowKey"]).split("|", 1)[1], entity

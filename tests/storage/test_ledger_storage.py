@@ -13,7 +13,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 
 from shared.platform.settings import Settings
-from shared.storage.ledger import Ledger, LedgerEntry
+from shared.storage.ledger import AliasStore, Ledger, LedgerEntry
 from shared.storage.tables import TableStorage
 
 
@@ -70,3 +70,14 @@ def test_rows_of_the_single_partition_layout_move_to_the_sharded_partitions(tabl
         e["PartitionKey"] for e in table.query_entities("PartitionKey ge 'ws-old~' and PartitionKey lt 'ws-old~~'")
     }
     assert len(partitions) > 2  # spread over the record and log shards
+
+
+def test_written_marks_have_their_own_table_and_older_marks_still_count(tables: TableStorage) -> None:
+    aliases = AliasStore(tables)
+    aliases.mark_written("ws-w", "contact", ["A1", "a2"])
+    # A mark stored before the marks had a table of their own (in the aliases table).
+    tables.table("aliases").upsert_entity({"PartitionKey": "ws-w", "RowKey": "contact-written|old"})
+    assert aliases.written("ws-w", "contact", ["a1", "A2", "old", "pending"]) == {"a1", "a2", "old"}
+    assert AliasStore(tables).written("ws-w", "contact", ["a1", "old", "pending"]) == {"a1", "old"}  # another process
+    assert aliases.written("ws-w", "company", ["a1"]) == set()
+    assert list(tables.table("aliases").query_entities("RowKey eq 'contact|a1'")) == []  # not beside the aliases
