@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import List  # noqa: UP035 (see writes_worker)
+
 import azure.functions as func
 
 from shared.services.root import ServicesProvider
@@ -19,7 +21,8 @@ def blueprint(services: ServicesProvider) -> func.Blueprint:
         is_sessions_enabled=True,
         cardinality=func.Cardinality.MANY,
     )
-    def writes_worker(msgs: list[func.ServiceBusMessage]) -> None:
+    # typing.List, not list[...]: the Functions worker's converter check accepts only the former for a batch.
+    def writes_worker(msgs: List[func.ServiceBusMessage]) -> None:  # noqa: UP006
         app = services()
         process_write_batch(
             app,

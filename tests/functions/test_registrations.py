@@ -4,6 +4,7 @@ session-enabled queue triggers and the reconciliation timer."""
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 GENESY = {
@@ -57,3 +58,23 @@ def test_the_registered_functions_are_the_designed_surfaces(function_host: Any) 
     queues = {f.queue_name: f.sessions_enabled for f in functions if f.trigger_type == "serviceBusTrigger"}
     assert queues == {"genesy-writes": True, "campaign-updates": True}
     assert [f.name for f in functions if f.trigger_type == "timerTrigger"] == ["reconciliation"]
+
+
+def test_every_trigger_parameter_has_a_type_the_functions_worker_accepts(function_host: Any) -> None:
+    """The Python worker checks each trigger parameter's annotation with the binding's converter when it
+    indexes the app, and refuses the function otherwise (e.g. `list[ServiceBusMessage]` for a batch: only
+    `typing.List[...]` passes) — the local host does not, so check it here."""
+    from azure.functions import meta
+
+    checked = 0
+    for info in function_host.functions.values():
+        trigger = next(b for b in info.bindings if str(b["type"]).endswith("Trigger"))
+        converter = meta.get_binding_registry().get(trigger["type"])
+        assert converter is not None, trigger["type"]
+        hints = typing.get_type_hints(info.user_function)
+        annotation = hints[info.binding_name]
+        assert converter.check_input_type_annotation(annotation), (info.name, annotation)
+        checked += 1
+    writes = function_host.functions["writes_worker"]
+    assert str(next(b for b in writes.bindings if b["type"] == "serviceBusTrigger")["cardinality"]).lower() == "many"
+    assert checked == len(function_host.functions)

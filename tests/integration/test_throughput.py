@@ -13,6 +13,7 @@ import pytest
 from devstack.demo_data import bulk_companies, bulk_contacts
 from shared.dataverse.budget import Budget
 from shared.dataverse.errors import RecordConflict, ValidationFailed
+from shared.dataverse.throttling import sharing_writers
 
 pytestmark = pytest.mark.integration
 
@@ -246,8 +247,23 @@ def test_a_sessions_batch_runs_commuting_messages_together_and_keeps_the_order_t
     assert all(by_id[i]["jobtitle"] == "Updated later" for i in ids[1])
     resolved = stack.services.aliases.resolve(stack.workspace_id, "contact", copy_ids)
     assert [resolved.get(c.lower(), c.lower()) for c in copy_ids] == [i.lower() for i in ids[0]]
-    # The six calls that commute ran together: each wrote its ten records in one bulk request instead of
-    # cutting them into the environment's four parallel chunks; the copies and the update went after them.
+    # One bulk request per call's records: six creates, then the copies and the update.
+    # The copies (now updates of the first call's records) waited only for the first call; the update of
+    # the second call's contacts waited for every create before it, so its request is the last.
     writes = [r.route for r in stack.sandbox.request_log if r.route.startswith("POST contacts/")]
     assert writes.count("POST contacts/UpsertMultiple") == 6, writes
-    assert writes[6:] == ["POST contacts/UpdateMultiple"] * 2, writes  # the copies (now updates), the update
+    assert writes.count("POST contacts/UpdateMultiple") == 2 and writes[-1] == "POST contacts/UpdateMultiple", writes
+
+
+def test_writers_sharing_the_environment_send_fewer_larger_requests(stack: Any) -> None:
+    client = _client(stack)
+    client.min_write_chunk = 1
+    specs = [(str(uuid.uuid4()), {"lastname": f"Share{i}"}, "upsert") for i in range(40)]
+    sent = lambda: len(_routes(stack, "POST contacts/UpsertMultiple"))  # noqa: E731
+    before = sent()
+    client.write_many("contacts", specs[:20], budget=Budget(30))
+    alone = sent() - before
+    with sharing_writers(4):  # four messages of a batch in flight: each takes a quarter of the concurrency
+        client.write_many("contacts", specs[20:], budget=Budget(30))
+    shared = sent() - before - alone
+    assert (alone, shared) == (4, 1)  # the environment's ceiling is 4 (the sandbox's x-ms-dop-hint)
