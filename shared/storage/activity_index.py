@@ -11,7 +11,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
-from shared.storage.tables import IDEMPOTENT, TableStorage, escape_key
+from shared.storage.tables import TableStorage, escape_key
 from shared.storage.transactions import submit_upserts
 
 __all__ = ["ActivityIndex"]
@@ -45,7 +45,7 @@ class ActivityIndex:
             "response": json.dumps(dict(response), ensure_ascii=False)[:30_000],
         }
         by_id = self._keys(workspace_id, f"activity-id|{str(response['id']).lower()}")[1]
-        submit_upserts(self._table, [{**entity, "RowKey": row}, {**entity, "RowKey": by_id}], **IDEMPOTENT)
+        submit_upserts(self._table, [{**entity, "RowKey": row}, {**entity, "RowKey": by_id}])
 
     def by_id(self, workspace_id: str, activity_id: str) -> dict[str, Any] | None:
         return self.get(workspace_id, f"activity-id|{activity_id.strip().lower()}")

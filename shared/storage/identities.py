@@ -24,8 +24,8 @@ from azure.core.exceptions import AzureError
 from azure.data.tables import TableClient
 
 from shared.platform.logs import logger
-from shared.storage.tables import IDEMPOTENT, TableStorage, as_utc, escape_key
-from shared.storage.transactions import submit_upserts
+from shared.storage.tables import TableStorage, as_utc, escape_key
+from shared.storage.transactions import MAX_ENTITIES, submit_upserts
 
 __all__ = ["REFRESH_SECONDS", "IdentityStore", "SeenIdentity", "clean_identity"]
 
@@ -34,7 +34,6 @@ MAX_IDENTITY_CHARS = 320
 _MAX_REMEMBERED = 100_000
 _SOURCE_PREFIX = "from_"
 _NOT_IN_COLUMN = re.compile(r"[^A-Za-z0-9_]")
-_TRANSACTION_SIZE = 100
 
 log = logger("identities")
 
@@ -137,9 +136,8 @@ class IdentityStore:
             for identity, sources in fresh.items()
         ]
         try:
-            for start in range(0, len(entities), _TRANSACTION_SIZE):
-                chunk = entities[start : start + _TRANSACTION_SIZE]
-                submit_upserts(self._table, chunk, merge=True, **IDEMPOTENT)
+            for start in range(0, len(entities), MAX_ENTITIES):
+                submit_upserts(self._table, entities[start : start + MAX_ENTITIES], merge=True)
         except AzureError as exc:
             log.warning("could not record %d identities seen: %s", len(entities), type(exc).__name__)
             with self._lock:

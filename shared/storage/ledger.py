@@ -46,8 +46,8 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.domain.odata import odata_literal
-from shared.storage.tables import IDEMPOTENT, TableStorage, escape_key
-from shared.storage.transactions import submit_upserts
+from shared.storage.tables import TableStorage, escape_key
+from shared.storage.transactions import MAX_ENTITIES, submit_upserts
 
 __all__ = ["AliasStore", "Ledger", "LedgerEntry", "LedgerPage", "LedgerStatus", "Operation"]
 
@@ -55,7 +55,6 @@ LedgerStatus = Literal[
     "accepted", "created", "updated", "skipped", "failed", "ambiguous", "retrying", "deleted_in_dynamics"
 ]
 Operation = Literal["create", "update", "associate"]
-_TX_LIMIT = 100
 # The log index: .NET's DateTime.MaxValue.Ticks, ticks (100 ns) counted from 0001-01-01 UTC.
 _MAX_TICKS = 3_155_378_975_999_999_999
 _TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
@@ -82,18 +81,22 @@ def _shard(row_key: str) -> int:
     return zlib.crc32(row_key.encode()) % SHARDS
 
 
+def _partition(workspace_id: str, role: Literal["r", "l"], shard: int) -> str:
+    """One of the workspace's partitions: record rows (`r`) or log index rows (`l`), shard `shard`."""
+    return f"{escape_key(workspace_id)}~{role}{shard:x}"
+
+
 def _record_partition(workspace_id: str, row_key: str) -> str:
-    return f"{escape_key(workspace_id)}~r{_shard(row_key):x}"
+    return _partition(workspace_id, "r", _shard(row_key))
 
 
 def _log_partition(workspace_id: str, row_key: str) -> str:
-    return f"{escape_key(workspace_id)}~l{_shard(row_key):x}"
+    return _partition(workspace_id, "l", _shard(row_key))
 
 
 def _record_range(workspace_id: str) -> dict[str, str]:
     """Query parameters `lo`/`hi` spanning the workspace's record partitions (`_IN_RECORDS`)."""
-    workspace = escape_key(workspace_id)
-    return {"lo": f"{workspace}~r0", "hi": f"{workspace}~r{SHARDS - 1:x}"}
+    return {"lo": _partition(workspace_id, "r", 0), "hi": _partition(workspace_id, "r", SHARDS - 1)}
 
 
 _IN_RECORDS = "PartitionKey ge @lo and PartitionKey le @hi"
@@ -241,18 +244,16 @@ def _transactions(entities: Iterable[dict[str, Any]]) -> list[list[dict[str, Any
     for (partition, _), entity in by_row.items():
         by_partition.setdefault(partition, []).append(entity)
     return [
-        rows[start : start + _TX_LIMIT] for rows in by_partition.values() for start in range(0, len(rows), _TX_LIMIT)
+        rows[start : start + MAX_ENTITIES]
+        for rows in by_partition.values()
+        for start in range(0, len(rows), MAX_ENTITIES)
     ]
-
-
-def _upsert(table: TableClient, chunk: Sequence[dict[str, Any]]) -> None:
-    submit_upserts(table, chunk, **IDEMPOTENT)
 
 
 def _upsert_all(table: TableClient, entities: Iterable[dict[str, Any]]) -> None:
     """Upsert in entity-group transactions, one after another."""
     for chunk in _transactions(entities):
-        _upsert(table, chunk)
+        submit_upserts(table, chunk)
 
 
 @dataclass(frozen=True)
@@ -299,7 +300,7 @@ class Ledger:
         if not chosen:
             return
         rows = [*(e.to_entity() for e in chosen), *(e.to_log_entity() for e in chosen)]
-        pending = [self._writers.submit(_upsert, self._table, chunk) for chunk in _transactions(rows)]
+        pending = [self._writers.submit(submit_upserts, self._table, chunk) for chunk in _transactions(rows)]
         errors = [error for future in pending if (error := future.exception()) is not None]
         if errors:
             raise errors[0]
@@ -350,8 +351,9 @@ class Ledger:
     ) -> LedgerPage:
         """The log, newest first: at most `limit` records' latest outcomes, `at` within [since, until].
 
-        `continuation` is a page's `next`; ValueError when it is not one. One range query on the log
-        index, and one point read per row returned to check it is the record's current outcome.
+        `continuation` is a page's `next`; ValueError when it is not one. One range query per log
+        partition, merged newest first, and one point read per row returned to check it is the record's
+        current outcome.
         """
         bounds = {
             "RowKey gt @after": decode_continuation(continuation) if continuation else None,
@@ -359,11 +361,11 @@ class Ledger:
             "RowKey lt @oldest": f"~{_reverse_ticks(since) + 1:019d}" if since is not None else None,
         }
         streams = []
+        page = min(limit + 20, 1000)
         for shard in range(SHARDS):
-            partition = f"{escape_key(workspace_id)}~l{shard:x}"
+            partition = _partition(workspace_id, "l", shard)
             query, parameters = _filter("PartitionKey eq @pk", {"pk": partition}, status=status, kind=kind)
             query = _bounded(query, parameters, bounds)
-            page = min(limit + 20, 1000)
             streams.append(self._table.query_entities(query, parameters=parameters, results_per_page=page))
         rows = heapq.merge(*streams, key=lambda row: str(row["RowKey"]))
         found: list[LedgerEntry] = []
@@ -416,9 +418,9 @@ class Ledger:
         for partition in (old, f"{old}~log"):
             keys = [row["RowKey"] for row in self._table.query_entities(
                 "PartitionKey eq @pk", parameters={"pk": partition}, select=["RowKey"])]  # fmt: skip
-            for start in range(0, len(keys), _TX_LIMIT):
+            for start in range(0, len(keys), MAX_ENTITIES):
                 deletes = [
-                    ("delete", {"PartitionKey": partition, "RowKey": k}) for k in keys[start : start + _TX_LIMIT]
+                    ("delete", {"PartitionKey": partition, "RowKey": k}) for k in keys[start : start + MAX_ENTITIES]
                 ]
                 self._table.submit_transaction(deletes)
         return len(missing) + len(moved)

@@ -21,14 +21,6 @@ __all__ = ["TableStorage", "as_utc", "escape_key"]
 _FORBIDDEN_KEY_CHARS = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f%]")
 
 
-# A transaction of upserts gives the same result when sent twice, so a connection dropped mid-request (a
-# server closing an idle keep-alive connection as it is reused, a network blip) is retried like a GET
-# instead of failing the worker's whole delivery: pass `**IDEMPOTENT` to `submit_transaction`.
-IDEMPOTENT: dict[str, Any] = {
-    "retry_on_methods": frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
-}
-
-
 class TableStorage:
     """The account's table service and the configured table prefix; tables are created on first use and
     remembered, so steady-state calls cost no extra round trips. One per composition root."""

@@ -29,6 +29,9 @@ from azure.data.tables import TableClient
 __all__ = ["MAX_ENTITIES", "submit_upserts", "transaction_body"]
 
 MAX_ENTITIES = 100
+# Upserts give the same result when sent twice, so a connection dropped mid-request (a server closing an idle
+# keep-alive connection as it is reused, a network blip) is retried like a GET instead of failing the call.
+_RETRY_ON = frozenset({"HEAD", "GET", "PUT", "DELETE", "OPTIONS", "TRACE", "POST"})
 _VERSION = "2019-02-02"  # the x-ms-version azure-data-tables 12.x sends
 _STATUS = re.compile(rb"^HTTP/1\.1 (\d{3})[^\r\n]*", re.MULTILINE)
 _INT32 = (-(2**31), 2**31 - 1)
@@ -113,8 +116,8 @@ def submit_upserts(
     """Upsert `entities` (one partition, at most 100) in one entity-group transaction: all or none.
 
     `merge` keeps properties the entities do not name (PATCH); otherwise each entity replaces its row
-    (PUT). `options` go to the pipeline (e.g. `retry_on_methods`). Raises `HttpResponseError` naming the
-    failed operation and Table Storage's message."""
+    (PUT). Retried like a GET when the connection drops. `options` go to the pipeline. Raises
+    `HttpResponseError` naming the failed operation and Table Storage's message."""
     base = table.url.split("?", 1)[0].rstrip("/")
     content_type, body = transaction_body(base, table.table_name, entities, merge=merge)
     request = HttpRequest(
@@ -131,7 +134,7 @@ def submit_upserts(
     )
     # The client's own pipeline and policies; streamed, as azure-data-tables does, so that no policy tries
     # to decode the multipart answer.
-    response = table._client.send_request(request, stream=True, **options)
+    response = table._client.send_request(request, stream=True, **{"retry_on_methods": _RETRY_ON, **options})
     content = response.read()
     if response.status_code != 202:
         text = content[:500].decode(errors="replace")
