@@ -15,6 +15,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any, Protocol
 
 from shared.platform.settings import Settings
@@ -200,17 +201,15 @@ class InProcessQueue:
             self._lock.notify_all()
 
     def peek_next(self, queue: str, session_id: str) -> ReceivedMessage | None:
-        with self._lock:
-            sessions = self._queues.get(queue)
-            items = sessions.get(session_id) if sessions is not None else None
-            return items[0] if items else None
+        first = self.peek_batch(queue, session_id, 1)
+        return first[0] if first else None
 
     def peek_batch(self, queue: str, session_id: str, max_count: int) -> list[ReceivedMessage]:
         """The session's first `max_count` messages in order (a batch receive of a session receiver)."""
         with self._lock:
             sessions = self._queues.get(queue)
             items = sessions.get(session_id) if sessions is not None else None
-            return list(items)[: max(1, max_count)] if items else []
+            return list(islice(items, max(1, max_count))) if items else []
 
     def complete(self, message: ReceivedMessage) -> None:
         with self._lock:
